@@ -1,0 +1,48 @@
+"""GhostRNN layers, the cheap-op registry, model builders and the design spaces.
+
+This package depends on torch (and PyYAML for configs) only, so a training repository
+can ``pip install ghostrnn-search`` and rebuild an exported design:
+
+    >>> from spaces import ArchConfig, build_model
+    >>> model = build_model(ArchConfig(cell="gru", hidden=64, ghost_ratio=2, cheap_op="linear"))
+    >>> sum(p.numel() for p in model.parameters())
+    9132
+"""
+
+from spaces._cheap_ops import ACTIVATIONS, CHEAP_OPS, CheapOp, CheapOpCost, create_cheap_op
+from spaces._config import (
+    CELLS,
+    FEATURE_FRONT_ENDS,
+    TASKS,
+    ArchConfig,
+    FeatureFrontEnd,
+    intrinsic_size_for,
+    load_config,
+)
+from spaces._ghost_rnn import GhostGRU, GhostGRULayer, GhostLSTM, GhostLSTMLayer
+from spaces._models import RNN_CELLS, TASK_MODELS, KeywordSpotter, MaskEstimator, build_model, create_rnn
+
+__all__ = [
+    "ACTIVATIONS",
+    "CELLS",
+    "CHEAP_OPS",
+    "FEATURE_FRONT_ENDS",
+    "RNN_CELLS",
+    "TASKS",
+    "TASK_MODELS",
+    "ArchConfig",
+    "CheapOp",
+    "CheapOpCost",
+    "FeatureFrontEnd",
+    "GhostGRU",
+    "GhostGRULayer",
+    "GhostLSTM",
+    "GhostLSTMLayer",
+    "KeywordSpotter",
+    "MaskEstimator",
+    "build_model",
+    "create_cheap_op",
+    "create_rnn",
+    "intrinsic_size_for",
+    "load_config",
+]

@@ -1,0 +1,120 @@
+"""GhostGRU / GhostLSTM: equivalence to PyTorch's RNNs at ratio 1 and ghost semantics."""
+
+import pytest
+import torch
+from torch import nn
+
+from spaces import ArchConfig, GhostGRU, GhostLSTM, build_model, create_cheap_op
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_ghost_gru_at_ratio_one_is_nn_gru(num_layers):
+    torch.manual_seed(0)
+    reference = nn.GRU(10, 24, num_layers=num_layers, batch_first=True)
+    ghost = GhostGRU(10, 24, ghost_ratio=1.0, num_layers=num_layers)
+    ghost.load_from_torch(reference)
+    inputs = torch.randn(3, 17, 10)
+    initial = torch.randn(num_layers, 3, 24)
+    for state in (None, initial):
+        expected, expected_state = reference(inputs, state)
+        outputs, final = ghost(inputs, state)
+        torch.testing.assert_close(outputs, expected, atol=1e-5, rtol=0)
+        torch.testing.assert_close(final, expected_state, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_ghost_lstm_at_ratio_one_is_nn_lstm(num_layers):
+    torch.manual_seed(1)
+    reference = nn.LSTM(10, 24, num_layers=num_layers, batch_first=True)
+    ghost = GhostLSTM(10, 24, ghost_ratio=1.0, num_layers=num_layers)
+    ghost.load_from_torch(reference)
+    inputs = torch.randn(3, 17, 10)
+    state = (torch.randn(num_layers, 3, 24), torch.randn(num_layers, 3, 24))
+    expected, (expected_h, expected_c) = reference(inputs, state)
+    outputs, (hidden, cell) = ghost(inputs, state)
+    torch.testing.assert_close(outputs, expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(hidden, expected_h, atol=1e-5, rtol=0)
+    torch.testing.assert_close(cell, expected_c, atol=1e-5, rtol=0)
+
+
+def _reference_ghost_gru_step(layer, x, h, g):
+    """DESIGN.md section 1, written out literally, for one step of one layer."""
+    m = layer.intrinsic_size
+    w_ir, w_iz, w_ic = layer.weight_ih.split(m)
+    b_ir, b_iz, b_ic = layer.bias_ih.split(m)
+    w_hr, w_hz, w_hc_full = layer.weight_hh.split(m)
+    b_hr, b_hz, b_hc = layer.bias_hh.split(m)
+    state = torch.cat([h, g], dim=1)
+    r = torch.sigmoid(x @ w_ir.T + b_ir + state @ w_hr.T + b_hr)
+    z = torch.sigmoid(x @ w_iz.T + b_iz + state @ w_hz.T + b_hz)
+    w_hc, w_gc = w_hc_full[:, :m], w_hc_full[:, m:]
+    c = torch.tanh(x @ w_ic.T + b_ic + r * (h @ w_hc.T + b_hc) + g @ w_gc.T)
+    h_new = (1 - z) * c + z * h
+    return h_new, layer.ghost(h_new)
+
+
+@pytest.mark.parametrize("cheap_op", ["linear", "grouped", "channelwise", "identity"])
+@pytest.mark.parametrize("ratio", [1.5, 2.0, 3.0])
+def test_ghost_gru_follows_the_design_equations(cheap_op, ratio):
+    torch.manual_seed(2)
+    rnn = GhostGRU(6, 12, ghost_ratio=ratio, cheap_op=cheap_op, groups=2)
+    layer = rnn.layers[0]
+    inputs = torch.randn(2, 5, 6)
+    outputs, final = rnn(inputs)
+    m = layer.intrinsic_size
+    h = torch.zeros(2, m)
+    g = torch.zeros(2, 12 - m)
+    for step in range(5):
+        h, g = _reference_ghost_gru_step(layer, inputs[:, step], h, g)
+        torch.testing.assert_close(outputs[:, step], torch.cat([h, g], dim=1), atol=1e-6, rtol=0)
+    torch.testing.assert_close(final[0], outputs[:, -1])
+
+
+def test_final_state_continues_a_stream():
+    """Feeding the final state back equals running the concatenated sequence."""
+    torch.manual_seed(3)
+    for rnn in (GhostGRU(4, 10, ghost_ratio=2.5, num_layers=2), GhostLSTM(4, 10, ghost_ratio=2.0, num_layers=2)):
+        inputs = torch.randn(2, 12, 4)
+        whole, _ = rnn(inputs)
+        first, state = rnn(inputs[:, :7])
+        second, _ = rnn(inputs[:, 7:], state)
+        torch.testing.assert_close(torch.cat([first, second], dim=1), whole, atol=1e-6, rtol=0)
+
+
+def test_intrinsic_and_ghost_sizes():
+    assert ArchConfig(hidden=128, ghost_ratio=2).intrinsic_size == 64
+    assert ArchConfig(hidden=128, ghost_ratio=1.5).intrinsic_size == 86  # ceil(85.33)
+    assert ArchConfig(hidden=120, ghost_ratio=1.2).intrinsic_size == 100  # not 101 from float error
+    assert ArchConfig(hidden=128, ghost_ratio=3).ghost_size == 128 - 43
+    assert ArchConfig(hidden=64, ghost_ratio=1).is_baseline
+
+
+def test_gradients_reach_every_parameter():
+    torch.manual_seed(4)
+    for cheap_op in ("linear", "grouped", "channelwise"):
+        model = build_model(ArchConfig(cell="lstm", layers=2, hidden=16, ghost_ratio=2, cheap_op=cheap_op, frames=8))
+        model(torch.randn(3, 8, 10)).sum().backward()
+        missing = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+        assert not missing
+
+
+def test_cheap_ops_map_intrinsic_to_ghost():
+    h = torch.arange(4, dtype=torch.float32).reshape(1, 4)
+    copy = create_cheap_op("identity", 4, 6)
+    assert copy(h).tolist() == [[0, 1, 2, 3, 0, 1]]
+    grouped = create_cheap_op("grouped", 5, 7, activation="identity", groups=2)
+    weight = torch.block_diag(grouped.blocks[0].weight, grouped.blocks[1].weight)
+    x = torch.randn(3, 5)
+    torch.testing.assert_close(grouped(x), x @ weight.T + grouped.bias)
+    with pytest.raises(ValueError, match="valid: linear, grouped, channelwise, identity"):
+        create_cheap_op("fft", 4, 4)
+
+
+def test_config_yaml_round_trip_and_errors():
+    config = ArchConfig(task="se", cell="lstm", layers=2, hidden=48, ghost_ratio=1.5, cheap_op="grouped", groups=3, features="stft129")
+    assert ArchConfig.from_yaml(config.to_yaml()) == config
+    assert ArchConfig(ghost_ratio=2) == ArchConfig(ghost_ratio=2.0)
+    with pytest.raises(ValueError, match="unknown architecture key"):
+        ArchConfig.from_dict({"hiden": 3})
+    with pytest.raises(ValueError, match="valid: gru, lstm"):
+        ArchConfig(cell="rnn")
