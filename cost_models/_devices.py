@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import yaml
 
@@ -54,6 +54,13 @@ class DeviceProfile:
     cycles: CycleCosts
     sources: dict[str, str] = field(default_factory=dict)
     path: str = ""
+    # Measured cost model (cost_models._measured): the instruction set the generated C is
+    # built for ("cortex-m7", ...; empty: none), and the average cycles per executed
+    # instruction that turns emulated instruction counts into latency.
+    isa: str = ""
+    cycles_per_instruction: Optional[float] = None
+    # Provenance of fitted cycle figures (date, design grid, residuals), if calibrated.
+    calibration: dict[str, Any] = field(default_factory=dict)
 
     @property
     def weight_bytes(self) -> int:
@@ -72,10 +79,23 @@ class DeviceProfile:
         """Integer weights carry one float32 scale per weight tensor."""
         return not self.weight_dtype.startswith("float")
 
-    def summary(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["clock_mhz"] = self.clock_hz / 1e6
-        return data
+    def to_dict(self) -> dict[str, Any]:
+        """The profile in its YAML form (sizes in bytes); ``device_from_dict`` reads it back."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "clock_mhz": self.clock_hz / 1e6,
+            "sram": self.sram_bytes,
+            "flash": self.flash_bytes,
+            "weight_dtype": self.weight_dtype,
+            "activation_dtype": self.activation_dtype,
+            "bias_dtype": self.bias_dtype,
+            "cycles": dataclasses.asdict(self.cycles),
+            "sources": dict(self.sources),
+            **({"isa": self.isa} if self.isa else {}),
+            **({"cycles_per_instruction": self.cycles_per_instruction} if self.cycles_per_instruction is not None else {}),
+            **({"calibration": dict(self.calibration)} if self.calibration else {}),
+        }
 
 
 _REQUIRED = ("name", "clock_mhz", "sram", "flash", "weight_dtype", "cycles")
@@ -117,6 +137,12 @@ def device_from_dict(data: Any, origin: str = "<dict>") -> DeviceProfile:
     for key, value in dtypes.items():
         if value not in DTYPE_BYTES:
             raise DeviceError(f"device profile {origin}: {key} {value!r} is not one of {', '.join(DTYPE_BYTES)}")
+    cpi = data.get("cycles_per_instruction")
+    if cpi is not None and (not isinstance(cpi, (int, float)) or isinstance(cpi, bool) or cpi <= 0):
+        raise DeviceError(f"device profile {origin}: cycles_per_instruction must be a positive number, got {cpi!r}")
+    calibration = data.get("calibration") or {}
+    if not isinstance(calibration, dict):
+        raise DeviceError(f"device profile {origin}: 'calibration' must be a mapping")
     try:
         return DeviceProfile(
             name=str(data["name"]),
@@ -127,6 +153,9 @@ def device_from_dict(data: Any, origin: str = "<dict>") -> DeviceProfile:
             cycles=CycleCosts(**{key: float(cycles[key]) for key in _CYCLE_KEYS}),
             sources={str(k): str(v) for k, v in (data.get("sources") or {}).items()},
             path=origin,
+            isa=str(data.get("isa") or ""),
+            cycles_per_instruction=None if cpi is None else float(cpi),
+            calibration=calibration,
             **dtypes,
         )
     except (SizeError, TypeError, ValueError) as error:

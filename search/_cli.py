@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import signal
 import sys
+from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from cost_models import (
@@ -23,9 +26,12 @@ from cost_models import (
     parse_size,
 )
 from reports._table import format_table
-from spaces import ACTIVATIONS, CELLS, CHEAP_OPS, FEATURE_FRONT_ENDS, TASKS, ArchConfig, load_config
+from spaces import ACTIVATIONS, CELLS, CHEAP_OPS, FEATURE_FRONT_ENDS, TASKS, ArchConfig, SpaceError, list_spaces, load_config, load_space
 
+from search._cli_measure import add_calibrate, add_measure_option, measure_for_cost, measured_fields, print_measured
 from search._errors import DataError, UsageError
+from search._storage import StudyError
+from search._study import SAMPLERS
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -67,7 +73,7 @@ def _add_devices(commands: Any) -> None:
 def _devices(args: argparse.Namespace) -> int:
     profiles = [load_device(name) for name in list_devices()]
     if args.json:
-        print(json.dumps([profile.summary() for profile in profiles], indent=2))
+        print(json.dumps([profile.to_dict() | {"path": profile.path} for profile in profiles], indent=2))
         return 0
     rows = [
         {
@@ -138,6 +144,7 @@ def _add_cost(commands: Any) -> None:
     parser.add_argument("--ram-budget", type=_size, help="RAM budget, same forms as --budget")
     parser.add_argument("--latency-budget", type=_positive_float, help="ms per inference (KWS) or frame (SE); default: real time")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_measure_option(parser)
     _add_architecture_options(parser)
     parser.set_defaults(handler=_cost)
 
@@ -147,8 +154,9 @@ def _cost(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
     limits = Limits(memory_bytes=args.budget, ram_bytes=args.ram_budget, latency_ms=args.latency_budget)
     report = analytic_cost(config, device, limits)
+    measured = measure_for_cost(args, config, device)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps(report.to_dict() | (measured_fields(measured) if measured else {}), indent=2))
         return 0
     print(f"{config.describe()}  on {device.name} ({device.description})")
     print(f"intrinsic m = {config.intrinsic_size}, ghost G = {config.ghost_size}; work per {report.per}\n")
@@ -187,12 +195,164 @@ def _cost(args: argparse.Namespace) -> int:
         print(f"fits {device.name}" + (f" and the budget {format_size(args.budget)}" if args.budget else ""))
     else:
         print("does NOT fit: " + "; ".join(report.violations))
+    if measured:
+        print_measured(measured, report.flash_bytes, report.ram_bytes, report.latency_ms)
+    return 0
+
+
+# ---------------------------------------------------------------- spaces
+
+
+def _add_spaces(commands: Any) -> None:
+    parser = commands.add_parser("spaces", help="list the design spaces")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(handler=_spaces)
+
+
+def _spaces(args: argparse.Namespace) -> int:
+    spaces = [load_space(name) for name in list_spaces()]
+    if args.json:
+        print(json.dumps([space.to_dict() | {"designs": space.size(), "path": space.path} for space in spaces], indent=2))
+        return 0
+    rows = [
+        {"space": space.name, "task": space.task, "designs": space.size(), "searches": ", ".join(space.dimensions), "description": space.description}
+        for space in spaces
+    ]
+    print(format_table(rows, list(rows[0])))
+    print("\nWrite your own space as a YAML file like spaces/kws-default.yaml and pass its path to --space.")
+    return 0
+
+
+# ---------------------------------------------------------------- run / worker
+
+
+def _duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``15m``, ``2h`` or ``1h30m``."""
+    match = re.fullmatch(r"\s*(?:(\d+(?:\.\d*)?)h)?\s*(?:(\d+(?:\.\d*)?)m)?\s*(?:(\d+(?:\.\d*)?)s?)?\s*", text.lower())
+    if not text.strip() or not match or not any(match.groups()):
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: expected seconds or a form like 90s, 15m, 2h, 1h30m")
+    hours, minutes, seconds = (float(group) if group else 0.0 for group in match.groups())
+    total = 3600 * hours + 60 * minutes + seconds
+    if total <= 0:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: must be positive")
+    return total
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def _add_run(commands: Any) -> None:
+    from search._run import DEFAULT_TRIALS
+    from search._trainer import Fidelity
+
+    defaults = Fidelity()
+    parser = commands.add_parser(
+        "run",
+        help="search the design space for a device and budget",
+        description="Search GhostRNN designs for a device and a memory budget; re-running the same command resumes the study.",
+    )
+    parser.add_argument("--device", required=True, help=f"one of {', '.join(list_devices())}, or a profile YAML path")
+    # Budgets stay text here (run() parses them) so the study name keeps "100KB" as typed.
+    parser.add_argument("--budget", help=f"memory budget, flash + RAM: {ACCEPTED_FORMS}")
+    parser.add_argument("--ram-budget", help="RAM budget, same forms as --budget")
+    parser.add_argument("--latency-budget", type=_positive_float, metavar="MS", help="ms per inference (KWS) or frame (SE); default: real time")
+    parser.add_argument("--task", choices=TASKS, default="kws")
+    parser.add_argument("--space", help=f"design space name ({', '.join(list_spaces())}) or YAML path; default: <task>-default")
+    parser.add_argument("--trials", type=_positive_int, default=DEFAULT_TRIALS, help=f"the study's total number of trials (default {DEFAULT_TRIALS})")
+    parser.add_argument("--timeout", type=_duration, help="stop starting new trials after this long (e.g. 15m)")
+    parser.add_argument("--sampler", choices=SAMPLERS, default="nsga2")
+    parser.add_argument("--objectives", default="accuracy,memory,latency", help="comma-separated: accuracy (si-snri for se), memory, latency, macs, flash, ram, params")
+    fidelity = parser.add_argument_group("proxy training")
+    fidelity.add_argument("--epochs", type=_positive_int, default=defaults.epochs)
+    fidelity.add_argument("--data-fraction", type=_fraction, default=defaults.data_fraction, help="share of the training split used")
+    fidelity.add_argument("--max-trial-seconds", type=_positive_float, default=defaults.max_seconds, help="training time limit per trial")
+    fidelity.add_argument("--utterances-per-class", type=_positive_int, help="size of the synthetic corpus")
+    fidelity.add_argument("--data-dir", help="a local Speech Commands copy instead of the synthetic corpus")
+    parser.add_argument("--out", default="runs", help="directory for run folders (default runs/)")
+    parser.add_argument("--study", help="study name (default <task>-<device>-<budget>); the same name resumes")
+    parser.add_argument("--storage", help="an Optuna storage URL shared by several machines (e.g. postgresql://user@host/db)")
+    parser.add_argument("--workers", type=_positive_int, default=1, help="worker processes on this machine")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar or per-trial lines")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from search._run import command_text, run, summarize
+    from search._trainer import Fidelity
+
+    fidelity = Fidelity(epochs=args.epochs, data_fraction=args.data_fraction, max_seconds=args.max_trial_seconds, seed=args.seed)
+    result = run(
+        device=args.device,
+        budget=args.budget,
+        ram_budget=args.ram_budget,
+        latency_budget=args.latency_budget,
+        task=args.task,
+        space=args.space,
+        trials=args.trials,
+        timeout=args.timeout,
+        sampler=args.sampler,
+        objectives=args.objectives,
+        fidelity=fidelity,
+        data_dir=args.data_dir,
+        utterances_per_class=args.utterances_per_class,
+        out=args.out,
+        study=args.study,
+        storage=args.storage,
+        workers=args.workers,
+        seed=args.seed,
+        progress=not args.no_progress,
+        command=command_text(args.argv),
+    )
+    print(summarize(result, result.trials.columns[result.trials.columns.isin(["accuracy", "si_snri_db"])][0]))
+    return 0
+
+
+def _add_worker(commands: Any) -> None:
+    parser = commands.add_parser("worker", help="join an existing study and run its trials")
+    parser.add_argument("--storage", required=True, help="the study's storage URL (journal:PATH for a local journal file)")
+    parser.add_argument("--study", required=True)
+    parser.add_argument("--max-trials", type=_positive_int, help="trials for this worker (default: until the study's target)")
+    parser.add_argument("--timeout", type=_duration)
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--weights-dir", help="where to keep proxy-trained weights for export (default: runs/<study>/weights)")
+    parser.add_argument("--prefix", default="", help=argparse.SUPPRESS)
+    parser.set_defaults(handler=_worker)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from search._run import join_study
+
+    weights_dir = Path(args.weights_dir) if args.weights_dir else Path("runs") / args.study / "weights"
+    join_study(
+        storage=args.storage,
+        study=args.study,
+        max_trials=args.max_trials,
+        timeout=args.timeout,
+        progress=not args.no_progress,
+        prefix=args.prefix,
+        weights_dir=weights_dir,
+    )
     return 0
 
 
 # ---------------------------------------------------------------- entry point
 
-COMMANDS: list[Callable[[Any], None]] = [_add_devices, _add_cost]
+COMMANDS: list[Callable[[Any], None]] = [_add_devices, _add_spaces, _add_cost, _add_run, _add_worker, add_calibrate]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -204,12 +364,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv
+    # A terminated run stops like Ctrl-C: the trial in flight is marked failed, files are written.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         return args.handler(args)
-    except (DeviceError, SizeError, DataError, UsageError) as error:
+    except (DeviceError, SizeError, DataError, UsageError, SpaceError, StudyError) as error:
         print(f"search: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

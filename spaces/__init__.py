@@ -20,6 +20,7 @@ from spaces._config import (
     load_config,
 )
 from spaces._ghost_rnn import GhostGRU, GhostGRULayer, GhostLSTM, GhostLSTMLayer
+from spaces._space import DesignSpace, SpaceError, list_spaces, load_space, parse_space
 from spaces._models import RNN_CELLS, TASK_MODELS, KeywordSpotter, MaskEstimator, build_model, create_rnn
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "ArchConfig",
     "CheapOp",
     "CheapOpCost",
+    "DesignSpace",
+    "SpaceError",
     "FeatureFrontEnd",
     "GhostGRU",
     "GhostGRULayer",
@@ -44,5 +47,8 @@ __all__ = [
     "create_cheap_op",
     "create_rnn",
     "intrinsic_size_for",
+    "list_spaces",
+    "load_space",
+    "parse_space",
     "load_config",
 ]

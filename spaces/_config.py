@@ -129,6 +129,27 @@ class ArchConfig:
         """True for the plain GRU/LSTM (no ghost states)."""
         return self.ghost_size == 0
 
+    def canonical(self) -> "ArchConfig":
+        """The same model with unused knobs at their defaults.
+
+        A plain RNN has no cheap op, only ``grouped`` reads ``groups`` and the
+        ``identity`` op applies no activation; configs that build the same model must
+        compare equal so that a search never trains one design twice.
+        """
+        defaults = ArchConfig()
+        changes: dict[str, Any] = {}
+        if self.is_baseline:
+            changes.update(cheap_op=defaults.cheap_op, activation=defaults.activation, groups=defaults.groups)
+        else:
+            if self.cheap_op != "grouped":
+                changes["groups"] = defaults.groups
+            if self.cheap_op == "identity":
+                changes["activation"] = defaults.activation
+        if self.task == "se":
+            changes["frames"] = defaults.frames  # SE is costed and run per frame
+            changes["classes"] = defaults.classes
+        return dataclasses.replace(self, **changes) if changes else self
+
     def replace(self, **changes: Any) -> "ArchConfig":
         return dataclasses.replace(self, **changes)
 

@@ -1,0 +1,307 @@
+"""The embedded synthetic keyword corpus: eSpeak NG words, noise, a silence class.
+
+No download and no system package: the 10 Speech Commands keywords and 25 "unknown"
+words are spoken by eSpeak NG (``search._espeak``) with 840 voice configurations
+(8 English accents x 105 variants) at random pitch, pitch range and rate, placed at a
+random offset in a 1 s window at a random level, and mixed with white, pink, brown or
+babble noise (other utterances of the same split) at an SNR drawn from 0-20 dB. The
+silence class is noise alone at the level the noise of a spoken clip would have.
+
+Splits never share a voice configuration: the configurations are shuffled once per
+seed and dealt 80 / 10 / 10 % to training, validation and test, so validation measures
+how a design generalises to unheard voices.
+
+What this corpus is for: it ranks designs by what they can learn from keyword-like
+speech. eSpeak's formant speech is acoustically far from human speech, so a model
+trained here is no predictor of accuracy on real recordings; use a Speech Commands
+copy for that.
+
+Example:
+    >>> from search._corpus import CorpusConfig, load_synthetic_corpus
+    >>> corpus = load_synthetic_corpus(CorpusConfig(utterances_per_class=10), "mfcc10", progress=False)
+    >>> corpus.splits["train"].features.shape
+    torch.Size([120, 49, 10])
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from search._audio import NOISE_KINDS, colored_noise, place, rms
+from search._cache import PathLike, cache_root, fingerprint, load_tensors, save_tensors
+from search._espeak import SAMPLE_RATE, Utterance, library_version, synthesize, voice_configurations
+from search._features import compute_features
+
+KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+SILENCE = "_silence_"
+UNKNOWN = "_unknown_"
+CLASS_NAMES = (*KEYWORDS, SILENCE, UNKNOWN)
+# The other words of Speech Commands v1 and v2, the vocabulary of the unknown class.
+UNKNOWN_WORDS = (
+    "bed", "bird", "cat", "dog", "eight", "five", "four", "happy", "house", "marvin",
+    "nine", "one", "seven", "sheila", "six", "three", "tree", "two", "wow", "zero",
+    "backward", "forward", "follow", "learn", "visual",
+)  # fmt: skip
+SPLITS = ("train", "validation", "test")
+BABBLE = "babble"
+MIX_NOISE_KINDS = (*NOISE_KINDS, BABBLE)
+# Bump when the generation recipe changes, so stale caches are not reused.
+CORPUS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """Everything that determines the synthetic corpus (and so its cache key).
+
+    ``utterances_per_class`` is the training size per class (about 1000 are needed
+    for a 3-epoch proxy to separate small designs); validation and test get
+    ``eval_fraction`` of it each.
+    """
+
+    utterances_per_class: int = 1000
+    seed: int = 0
+    eval_fraction: float = 0.2
+    clip_samples: int = SAMPLE_RATE  # 1 s at 16 kHz
+    snr_db: tuple[float, float] = (0.0, 20.0)
+    speech_dbfs: tuple[float, float] = (-35.0, -15.0)  # RMS of the spoken word
+    pitch: tuple[int, int] = (15, 85)
+    pitch_range: tuple[int, int] = (10, 90)
+    rate_wpm: tuple[int, int] = (80, 240)
+    voice_split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    babble_talkers: tuple[int, int] = (3, 6)
+
+    def __post_init__(self) -> None:
+        if self.utterances_per_class < 1:
+            raise ValueError(f"utterances_per_class must be >= 1, got {self.utterances_per_class}")
+        if not 0 < self.eval_fraction <= 1:
+            raise ValueError(f"eval_fraction must be in (0, 1], got {self.eval_fraction}")
+
+    def split_size(self, split: str) -> int:
+        """Clips per class in a split."""
+        if split == "train":
+            return self.utterances_per_class
+        return max(1, round(self.utterances_per_class * self.eval_fraction))
+
+
+@dataclass
+class CorpusSplit:
+    """One split: features [N, frames, dims] (not normalised), labels [N] and provenance."""
+
+    features: torch.Tensor
+    labels: torch.Tensor
+    voices: list[str]  # voice configuration per clip ("" for silence)
+    words: list[str]  # the word said per clip ("" for silence)
+
+
+@dataclass
+class SyntheticCorpus:
+    """The generated corpus for one feature front end."""
+
+    config: CorpusConfig
+    feature_name: str
+    class_names: tuple[str, ...]
+    splits: dict[str, CorpusSplit]
+    cache_path: Optional[Path] = None
+    voice_sets: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Clip:
+    """The plan of one clip; ``utterance`` is None for silence."""
+
+    label: int
+    utterance: Optional[Utterance]
+
+
+def split_voice_configurations(seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, list[str]]:
+    """Deal all voice configurations to the three splits, disjointly, for a seed."""
+    voices = voice_configurations()
+    order = np.random.default_rng(np.random.SeedSequence([seed, 0x70C35])).permutation(len(voices))
+    shuffled = [voices[index] for index in order]
+    validation = max(1, round(len(voices) * fractions[1]))
+    test = max(1, round(len(voices) * fractions[2]))
+    train = len(voices) - validation - test
+    return {
+        "train": shuffled[:train],
+        "validation": shuffled[train : train + validation],
+        "test": shuffled[train + validation :],
+    }
+
+
+def random_utterance(
+    rng: np.random.Generator, text: str, voice: str, config: CorpusConfig
+) -> Utterance:
+    """An utterance of ``text`` by ``voice`` with prosody drawn from the config's ranges."""
+    return Utterance(
+        text=text,
+        voice=voice,
+        pitch=int(rng.integers(config.pitch[0], config.pitch[1] + 1)),
+        pitch_range=int(rng.integers(config.pitch_range[0], config.pitch_range[1] + 1)),
+        rate=int(rng.integers(config.rate_wpm[0], config.rate_wpm[1] + 1)),
+        seed=int(rng.integers(0, 2**31 - 1)),
+    )
+
+
+def _plan_split(config: CorpusConfig, split: str, voices: list[str]) -> list[_Clip]:
+    """The clips of one split, in a shuffled order; voices are dealt round-robin."""
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, SPLITS.index(split), 1]))
+    per_class = config.split_size(split)
+    voice_cycle = [voices[index] for index in rng.permutation(len(voices))]
+    clips: list[_Clip] = []
+    spoken = 0
+    for label, name in enumerate(CLASS_NAMES):
+        for _ in range(per_class):
+            if name == SILENCE:
+                clips.append(_Clip(label, None))
+                continue
+            word = name if name != UNKNOWN else UNKNOWN_WORDS[int(rng.integers(len(UNKNOWN_WORDS)))]
+            voice = voice_cycle[spoken % len(voice_cycle)]
+            spoken += 1
+            clips.append(_Clip(label, random_utterance(rng, word, voice, config)))
+    return [clips[index] for index in rng.permutation(len(clips))]
+
+
+def babble_noise(
+    rng: np.random.Generator, speech: list[np.ndarray], talkers: int, samples: int, exclude: int = -1
+) -> np.ndarray:
+    """Several other utterances summed at random offsets and gains (a crowd of voices)."""
+    noise = np.zeros(samples, dtype=np.float32)
+    for _ in range(talkers):
+        index = int(rng.integers(len(speech)))
+        if index == exclude and len(speech) > 1:
+            index = (index + 1) % len(speech)
+        voice = speech[index]
+        offset = int(rng.integers(-len(voice) // 2, samples - len(voice) // 2))
+        gain = 10 ** (rng.uniform(-6.0, 6.0) / 20) / max(rms(voice), 1e-6)
+        start = max(0, -offset)
+        noise += place(voice[start:] * gain, samples, max(0, offset))
+    return noise
+
+
+def mix_noise(
+    rng: np.random.Generator, kind: str, samples: int, speech_pool: list[np.ndarray], exclude: int = -1, talkers: tuple[int, int] = (3, 6)
+) -> np.ndarray:
+    """A noise window of a given kind; babble draws from ``speech_pool``."""
+    if kind == BABBLE and speech_pool:
+        noise = babble_noise(rng, speech_pool, int(rng.integers(talkers[0], talkers[1] + 1)), samples, exclude)
+        if rms(noise) > 0:
+            return noise
+    return colored_noise(kind if kind != BABBLE else "white", samples, rng)
+
+
+def _mix_split(
+    config: CorpusConfig, split: str, clips: list[_Clip], speech: list[Optional[np.ndarray]], bar: Optional[tqdm], feature_name: str
+) -> torch.Tensor:
+    """Place, mix and featurise the clips of a split in batches (bounded memory)."""
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, SPLITS.index(split), 2]))
+    pool = [audio.astype(np.float32) / 32768.0 for audio in speech if audio is not None and len(audio)]
+    pool_index = {}
+    position = 0
+    for index, audio in enumerate(speech):
+        if audio is not None and len(audio):
+            pool_index[index] = position
+            position += 1
+    samples = config.clip_samples
+    batch = 1024
+    features = []
+    for start in range(0, len(clips), batch):
+        waveforms = np.zeros((min(batch, len(clips) - start), samples), dtype=np.float32)
+        for row, index in enumerate(range(start, start + waveforms.shape[0])):
+            level = 10 ** (rng.uniform(*config.speech_dbfs) / 20)
+            snr = rng.uniform(*config.snr_db)
+            kind = MIX_NOISE_KINDS[int(rng.integers(len(MIX_NOISE_KINDS)))]
+            noise = mix_noise(rng, kind, samples, pool, pool_index.get(index, -1), config.babble_talkers)
+            # The noise window sits ``snr`` dB below the word's RMS level; a silence clip
+            # is exactly the noise a spoken clip at this level and SNR would carry.
+            waveform = noise * (level / 10 ** (snr / 20) / max(rms(noise), 1e-12))
+            if index in pool_index:
+                word = pool[pool_index[index]]
+                word = word * (level / max(rms(word), 1e-6))
+                offset = int(rng.integers(0, max(1, samples - len(word) + 1)))
+                waveform = waveform + place(word, samples, offset)
+            waveforms[row] = waveform
+        np.clip(waveforms, -1.0, 1.0, out=waveforms)
+        features.append(compute_features(torch.from_numpy(waveforms), feature_name))
+        if bar is not None:
+            bar.update(waveforms.shape[0])
+    return torch.cat(features)
+
+
+def corpus_fingerprint(config: CorpusConfig, feature_name: str) -> dict:
+    """The recipe that names a cached corpus."""
+    return {
+        "kind": "kws-synthetic",
+        "version": CORPUS_VERSION,
+        "espeak": library_version(),
+        "features": feature_name,
+        "config": asdict(config),
+    }
+
+
+def build_synthetic_corpus(config: CorpusConfig, feature_name: str, progress: bool = True) -> SyntheticCorpus:
+    """Generate the corpus (no cache): synthesize, mix and compute features."""
+    voice_sets = split_voice_configurations(config.seed, config.voice_split)
+    plans = {split: _plan_split(config, split, voice_sets[split]) for split in SPLITS}
+    utterances = [clip.utterance for split in SPLITS for clip in plans[split] if clip.utterance is not None]
+    with tqdm(total=len(utterances), desc="synthesizing words", unit="word", disable=not progress) as bar:
+        spoken = iter(synthesize(utterances, progress=bar.update))
+    splits: dict[str, CorpusSplit] = {}
+    total = sum(len(plan) for plan in plans.values())
+    with tqdm(total=total, desc="mixing and features", unit="clip", disable=not progress) as bar:
+        for split in SPLITS:
+            clips = plans[split]
+            speech = [next(spoken) if clip.utterance is not None else None for clip in clips]
+            features = _mix_split(config, split, clips, speech, bar, feature_name)
+            splits[split] = CorpusSplit(
+                features=features,
+                labels=torch.tensor([clip.label for clip in clips], dtype=torch.int64),
+                voices=[clip.utterance.voice if clip.utterance else "" for clip in clips],
+                words=[clip.utterance.text if clip.utterance else "" for clip in clips],
+            )
+    return SyntheticCorpus(config, feature_name, CLASS_NAMES, splits, voice_sets=voice_sets)
+
+
+def corpus_cache_path(config: CorpusConfig, feature_name: str, cache_dir: Optional[PathLike] = None) -> Path:
+    """Where a corpus is cached."""
+    key = fingerprint(corpus_fingerprint(config, feature_name))
+    name = f"kws-synthetic-{feature_name}-n{config.utterances_per_class}-s{config.seed}-{key}.pt"
+    return cache_root(cache_dir) / name
+
+
+def load_synthetic_corpus(
+    config: CorpusConfig = CorpusConfig(),
+    feature_name: str = "mfcc10",
+    cache_dir: Optional[PathLike] = None,
+    progress: bool = True,
+) -> SyntheticCorpus:
+    """The corpus from the cache, generating and caching it on first use."""
+    path = corpus_cache_path(config, feature_name, cache_dir)
+    payload = load_tensors(path)
+    recipe = json.dumps(corpus_fingerprint(config, feature_name), sort_keys=True)
+    if payload is not None and payload.get("recipe") == recipe:
+        splits = {name: CorpusSplit(**payload["splits"][name]) for name in SPLITS}
+        return SyntheticCorpus(
+            config, feature_name, tuple(payload["class_names"]), splits, path, dict(payload["voice_sets"])
+        )
+    corpus = build_synthetic_corpus(config, feature_name, progress)
+    save_tensors(
+        path,
+        {
+            "recipe": recipe,
+            "class_names": list(corpus.class_names),
+            "voice_sets": corpus.voice_sets,
+            "splits": {
+                name: {"features": split.features, "labels": split.labels, "voices": split.voices, "words": split.words}
+                for name, split in corpus.splits.items()
+            },
+        },
+    )
+    corpus.cache_path = path
+    return corpus

@@ -1,0 +1,112 @@
+"""The settings of a search run, stored inside the study so it can be resumed or joined.
+
+Everything that decides what a trial's numbers mean (task, space, device, budgets,
+objectives, fidelity) is fixed for the life of a study: resuming or joining with a
+different value is refused, because the old and new trials would not be comparable.
+
+Example:
+    >>> settings = RunSettings(task="kws", space={"name": "s"}, space_fingerprint="abc", device={"name": "cortex-m7"})
+    >>> RunSettings.from_json(settings.to_json()) == settings
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+# Keys whose change would make old and new trials incomparable.
+BINDING_KEYS = (
+    "task",
+    "space_fingerprint",
+    "device",
+    "budget_bytes",
+    "ram_budget_bytes",
+    "latency_budget_ms",
+    "objectives",
+    "fidelity",
+    "data_dir",
+    "utterances_per_class",
+    "latency_model",
+)
+
+METRIC_NAMES = {"kws": "accuracy", "se": "si_snri_db"}
+OBJECTIVE_DIRECTIONS = {
+    "metric": "maximize",
+    "memory": "minimize",
+    "latency": "minimize",
+    "macs": "minimize",
+    "flash": "minimize",
+    "ram": "minimize",
+    "params": "minimize",
+}
+# What a user may type for the task metric.
+METRIC_ALIASES = ("metric", "accuracy", "si-snri", "si_snri")
+
+
+def parse_objectives(text: str) -> list[str]:
+    """``accuracy,memory,latency`` -> ``["metric", "memory", "latency"]``."""
+    names = [part.strip().lower() for part in text.split(",") if part.strip()]
+    result = []
+    for name in names:
+        canonical = "metric" if name in METRIC_ALIASES else name
+        if canonical not in OBJECTIVE_DIRECTIONS:
+            valid = ", ".join(("accuracy (or si-snri)",) + tuple(OBJECTIVE_DIRECTIONS)[1:])
+            raise ValueError(f"unknown objective {name!r}; valid: {valid}")
+        if canonical in result:
+            raise ValueError(f"objective {name!r} is listed twice")
+        result.append(canonical)
+    if "metric" not in result:
+        raise ValueError("the objectives must include the task metric (accuracy for kws, si-snri for se)")
+    if len(result) < 2:
+        raise ValueError("give the metric and at least one cost, e.g. accuracy,memory")
+    return result
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    task: str
+    space: dict[str, Any]  # the space's content, so a worker needs no file
+    space_fingerprint: str
+    device: dict[str, Any]  # the device profile's content, likewise
+    budget_bytes: Optional[int] = None
+    ram_budget_bytes: Optional[int] = None
+    latency_budget_ms: Optional[float] = None
+    objectives: list[str] = field(default_factory=lambda: ["metric", "memory", "latency"])
+    sampler: str = "nsga2"
+    seed: int = 0
+    fidelity: dict[str, Any] = field(default_factory=dict)
+    data_dir: Optional[str] = None
+    utterances_per_class: Optional[int] = None
+    latency_model: str = "analytic"
+    command: str = ""
+
+    @property
+    def metric_name(self) -> str:
+        return METRIC_NAMES[self.task]
+
+    @property
+    def directions(self) -> list[str]:
+        return [OBJECTIVE_DIRECTIONS[name] for name in self.objectives]
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunSettings":
+        data = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+    def conflicts_with(self, stored: "RunSettings") -> list[str]:
+        """Human lines for every binding setting that differs from the stored one."""
+        lines = []
+        for key in BINDING_KEYS:
+            mine, theirs = getattr(self, key), getattr(stored, key)
+            if key == "device":
+                mine, theirs = mine.get("name"), theirs.get("name")
+            if mine != theirs:
+                lines.append(f"{key}: study has {theirs!r}, this command asks for {mine!r}")
+        return lines

@@ -1,0 +1,331 @@
+"""The Optuna study of a search: creation, resume checks, baselines and the objective.
+
+The objective is cost first: every design is costed analytically, its hard limits
+are set as Optuna constraints (``trial.set_constraint``; a value > 0 is a violation),
+and only a design that breaks none is trained. A design already trained in this study
+(the same canonical :class:`ArchConfig`) reuses that result instead of training again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import socket
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import optuna
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from cost_models import DeviceProfile, Limits, analytic_cost, counted_macs, device_from_dict
+from spaces import ArchConfig, DesignSpace, parse_space
+
+from search._settings import RunSettings
+from search._storage import StudyError
+from search._trainer import ProxyResult
+
+SETTINGS_ATTR = "ghostrnn_settings"
+# Objective value given to a design that is never trained (infeasible): worse than
+# any trained design, so it cannot sit on a front even where constraints are ignored.
+UNTRAINED_METRIC = {"kws": 0.0, "se": -100.0}
+
+
+Trainer = Callable[[ArchConfig], ProxyResult]
+
+
+def design_key(config: ArchConfig) -> str:
+    return hashlib.sha256(config.canonical().to_yaml().encode()).hexdigest()[:16]
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def library_versions() -> dict[str, str]:
+    import fvcore  # noqa: F401 - imported for its version only
+    import torch
+    from importlib.metadata import version
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "optuna": optuna.__version__,
+        "fvcore": version("fvcore"),
+        "ghostrnn-search": version("ghostrnn-search"),
+    }
+
+
+def create_sampler(name: str, seed: int, space: DesignSpace, trials: int) -> optuna.samplers.BaseSampler:
+    if name == "nsga2":
+        # Optuna's default population (50) leaves a 100-trial search with two generations.
+        population = max(8, min(24, trials // 4))
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=10)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return optuna.samplers.GridSampler({key: list(values) for key, values in space.choices.items()}, seed=seed)
+    raise ValueError(f"unknown sampler {name!r}; valid: nsga2, tpe, random, grid")
+
+
+SAMPLERS = ("nsga2", "tpe", "random", "grid")
+
+
+def open_study(settings: RunSettings, study_name: str, storage: optuna.storages.BaseStorage, trials: int, create: bool) -> optuna.Study:
+    """Create the study, or load it and refuse settings that differ from the stored ones."""
+    space = parse_space_dict(settings.space)
+    sampler = create_sampler(settings.sampler, settings.seed, space, trials)
+    try:
+        existing = [summary.study_name for summary in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    except Exception as error:
+        raise StudyError(f"cannot read the studies in this storage ({str(error).splitlines()[0]})") from None
+    if study_name in existing:
+        study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
+        stored_text = study.user_attrs.get(SETTINGS_ATTR)
+        if stored_text is None:
+            raise StudyError(f"study {study_name!r} was not made by 'search run'; choose another --study")
+        stored = RunSettings.from_json(stored_text)
+        conflicts = settings.conflicts_with(stored)
+        if conflicts:
+            raise StudyError(
+                f"study {study_name!r} was started with other settings ({'; '.join(conflicts)}); "
+                "use the same options to resume, or a new --study"
+            )
+        return study
+    if not create:
+        raise StudyError(f"no study {study_name!r} in this storage; start it with 'search run --study {study_name}'")
+    study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler, directions=settings.directions, load_if_exists=True)
+    study.set_user_attr(SETTINGS_ATTR, settings.to_json())
+    return study
+
+
+def stored_settings(study_name: str, storage: optuna.storages.BaseStorage) -> RunSettings:
+    """The settings a study was started with (for workers that join it)."""
+    try:
+        summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    except Exception as error:
+        raise StudyError(f"cannot read the studies in this storage ({str(error).splitlines()[0]})") from None
+    for summary in summaries:
+        if summary.study_name == study_name:
+            text = summary.user_attrs.get(SETTINGS_ATTR)
+            if text is None:
+                raise StudyError(f"study {study_name!r} was not made by 'search run'")
+            return RunSettings.from_json(text)
+    names = ", ".join(s.study_name for s in summaries) or "none"
+    raise StudyError(f"no study {study_name!r} in this storage (studies there: {names})")
+
+
+def parse_space_dict(data: dict[str, Any]) -> DesignSpace:
+    import yaml
+
+    return parse_space(yaml.safe_dump(data, sort_keys=False), origin=f"space {data.get('name', '')}")
+
+
+def limits_of(settings: RunSettings) -> Limits:
+    return Limits(memory_bytes=settings.budget_bytes, ram_bytes=settings.ram_budget_bytes, latency_ms=settings.latency_budget_ms)
+
+
+def baseline_designs(space: DesignSpace, device: DeviceProfile, limits: Limits, per_cell: int = 2) -> list[dict[str, Any]]:
+    """Plain GRU/LSTM designs (ratio 1) of the widest feasible sizes, per cell type.
+
+    They are trained first so that every front can be compared with the non-ghost
+    model at the same budget. Returned as parameter dicts for ``enqueue_trial``.
+    """
+    if "ghost_ratio" in space.choices and 1.0 not in space.choices["ghost_ratio"]:
+        return []
+    if "ghost_ratio" not in space.choices and space.fixed.get("ghost_ratio", 2.0) != 1.0:
+        return []
+    chosen: list[dict[str, Any]] = []
+    keys = space.dimensions
+    for cell in space.choices.get("cell", [space.fixed.get("cell", "gru")]):
+        feasible = []
+        for layers in space.choices.get("layers", [space.fixed.get("layers", 1)]):
+            for hidden in space.choices.get("hidden", [space.fixed.get("hidden", 64)]):
+                values = {"cell": cell, "layers": layers, "hidden": hidden, "ghost_ratio": 1.0}
+                params = {key: values.get(key, space.choices[key][0]) for key in keys}
+                config = space.config(params)
+                cost = analytic_cost(config, device, limits)
+                if cost.fits:
+                    feasible.append((layers, -hidden, params))
+        # Fewest layers first, then the widest that fits.
+        for _, _, params in sorted(feasible, key=lambda item: (item[0], item[1]))[:per_cell]:
+            chosen.append(params)
+    return chosen
+
+
+def constraint_values(cost: Any, device: DeviceProfile, limits: Limits) -> dict[str, float]:
+    """Relative excess per hard limit: <= 0 is satisfied, 0.25 means 25 % over."""
+    values = {
+        "device_flash": cost.flash_bytes / device.flash_bytes - 1,
+        "device_sram": cost.ram_bytes / device.sram_bytes - 1,
+        "latency": cost.latency_ms / (limits.latency_ms if limits.latency_ms is not None else cost.realtime_ms) - 1,
+    }
+    if limits.memory_bytes is not None:
+        values["budget"] = cost.memory_bytes / limits.memory_bytes - 1
+    if limits.ram_bytes is not None:
+        values["ram_budget"] = cost.ram_bytes / limits.ram_bytes - 1
+    return values
+
+
+def objective_values(settings: RunSettings, metric: float, cost: Any) -> list[float]:
+    columns = {
+        "metric": metric,
+        "memory": cost.memory_bytes,
+        "latency": cost.latency_ms,
+        "macs": cost.macs,
+        "flash": cost.flash_bytes,
+        "ram": cost.ram_bytes,
+        "params": cost.params,
+    }
+    return [float(columns[name]) for name in settings.objectives]
+
+
+class Objective:
+    """The function Optuna calls per trial."""
+
+    def __init__(self, settings: RunSettings, trainer: Trainer, weights_dir: Optional[Path] = None, wait_seconds: float = 2.0):
+        self.settings = settings
+        self.weights_dir = weights_dir
+        self.space = parse_space_dict(settings.space)
+        self.device = device_from_dict(settings.device, origin=f"device {settings.device.get('name')}")
+        self.limits = limits_of(settings)
+        self.trainer = trainer
+        self.wait_seconds = wait_seconds
+        self.versions = library_versions()
+
+    def __call__(self, trial: Trial) -> list[float]:
+        params = {key: trial.suggest_categorical(key, values) for key, values in self.space.choices.items()}
+        config = self.space.config(params)
+        cost = analytic_cost(config, self.device, self.limits)
+        key = design_key(config)
+        cost_summary = {k: v for k, v in cost.to_dict().items() if k not in ("config", "layers")}
+        cost_summary["layers"] = [
+            {name: layer[name] for name in ("name", "params", "macs", "flash_bytes", "state_bytes", "latency_ms")}
+            for layer in cost.to_dict()["layers"]
+        ]
+        attrs: dict[str, Any] = {
+            "config": config.to_dict(),
+            "design": config.describe(),
+            "design_key": key,
+            "intrinsic_size": config.intrinsic_size,
+            "baseline": config.is_baseline,
+            "cost": cost_summary,
+            "feasible": cost.fits,
+            "violations": cost.violations,
+            "metric_name": self.settings.metric_name,
+            "worker": worker_id(),
+            "versions": self.versions,
+            "trained": False,
+            "samples_seen": 0,
+        }
+        for name, value in attrs.items():
+            trial.set_user_attr(name, value)
+        for name, value in constraint_values(cost, self.device, self.limits).items():
+            trial.set_constraint(name, value)
+        if not cost.fits:
+            trial.set_user_attr("train_status", "skipped: infeasible")
+            return objective_values(self.settings, UNTRAINED_METRIC[self.settings.task], cost)
+
+        earlier = self._earlier_result(trial, key)
+        if earlier is not None:
+            for name in ("metric", "curve", "train_status", "train_reason", "train_seconds", "counted_macs", "trained", "fidelity", "weights"):
+                if name in earlier.user_attrs:
+                    trial.set_user_attr(name, earlier.user_attrs[name])
+            trial.set_user_attr("duplicate_of", earlier.number)
+            trial.set_user_attr("samples_seen", 0)  # nothing was trained for this trial
+            return objective_values(self.settings, earlier.user_attrs["metric"], cost)
+
+        counted = counted_macs(config)
+        trial.set_user_attr("counted_macs", {"fvcore": counted.fvcore, "flop_counter": counted.flop_counter})
+        outcome = self.trainer(config)
+        trial.set_user_attr("trained", True)
+        trial.set_user_attr("metric", outcome.metric)
+        trial.set_user_attr("curve", outcome.curve)
+        trial.set_user_attr("train_status", outcome.status)
+        trial.set_user_attr("train_reason", outcome.reason)
+        trial.set_user_attr("train_seconds", outcome.wall_seconds)
+        trial.set_user_attr("samples_seen", outcome.samples_seen)
+        trial.set_user_attr("fidelity", outcome.fidelity.to_dict())
+        if self.weights_dir is not None and outcome.state_dict is not None:
+            path = save_weights(self.weights_dir, key, outcome.state_dict)
+            trial.set_user_attr("weights", str(path))
+        return objective_values(self.settings, outcome.metric, cost)
+
+    def _earlier_result(self, trial: Trial, key: str) -> Optional[FrozenTrial]:
+        """A finished trial of the same design, waiting for one still being trained.
+
+        Only earlier-numbered running trials are waited for, so two workers can never
+        wait on each other.
+        """
+        study = trial.study
+        while True:
+            running_earlier = False
+            for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
+                if other.number == trial.number or other.user_attrs.get("design_key") != key:
+                    continue
+                if other.state == TrialState.COMPLETE and other.user_attrs.get("trained"):
+                    return other
+                if other.state == TrialState.RUNNING and other.number < trial.number and other.user_attrs.get("feasible"):
+                    running_earlier = True
+            if not running_earlier:
+                return None
+            time.sleep(self.wait_seconds)
+
+
+def save_weights(weights_dir: Path, key: str, state_dict: dict[str, Any]) -> Path:
+    """The proxy-trained weights of a design, for ``search export``; written atomically."""
+    import torch
+
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    path = weights_dir / f"{key}.pt"
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    torch.save(state_dict, temporary)
+    os.replace(temporary, path)
+    return path
+
+
+def finished_count(study: optuna.Study) -> int:
+    """Trials that count towards ``--trials``: complete ones (failed ones are retried)."""
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def recover_interrupted(study: optuna.Study) -> list[int]:
+    """Fail this host's RUNNING trials whose process is gone and queue their designs again.
+
+    A run stopped by Ctrl-C marks its trial failed itself; one killed outright leaves
+    it RUNNING forever. Each such design is retried once.
+    """
+    host = socket.gethostname()
+    recovered = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = trial.user_attrs.get("worker", "")
+        worker_host, _, pid_text = worker.rpartition(":")
+        if worker_host != host or not pid_text.isdigit() or _process_alive(int(pid_text)):
+            continue
+        try:
+            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+        recovered.append(trial.number)
+    retried = {t.system_attrs.get("retry_of") for t in study.get_trials(deepcopy=False)}
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if trial.number in retried or trial.system_attrs.get("retry_of") is not None or not trial.params:
+            continue
+        study.enqueue_trial(trial.params, skip_if_exists=False)
+        # Mark the queued copy so the design is retried only once.
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))[-1]
+        study._storage.set_trial_system_attr(waiting._trial_id, "retry_of", trial.number)
+    return recovered
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

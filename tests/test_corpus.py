@@ -1,0 +1,147 @@
+"""The synthetic eSpeak NG corpus: determinism, disjoint voices, class sizes, cache."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from search._audio import colored_noise, noise_for_snr, resample, rms, trim_silence
+from search._cache import CACHE_ENV, cache_root
+from search._corpus import (
+    CLASS_NAMES,
+    SILENCE,
+    SPLITS,
+    UNKNOWN,
+    UNKNOWN_WORDS,
+    CorpusConfig,
+    build_synthetic_corpus,
+    load_synthetic_corpus,
+    split_voice_configurations,
+)
+from search._espeak import SAMPLE_RATE, Utterance, synthesize, voice_configurations
+
+SMALL = CorpusConfig(utterances_per_class=12, seed=3)
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory: pytest.TempPathFactory):
+    return load_synthetic_corpus(SMALL, "mfcc10", cache_dir=tmp_path_factory.mktemp("corpus-a"), progress=False)
+
+
+def test_same_seed_gives_byte_identical_features(small_corpus, tmp_path: Path) -> None:
+    again = build_synthetic_corpus(SMALL, "mfcc10", progress=False)
+    for split in SPLITS:
+        first, second = small_corpus.splits[split], again.splits[split]
+        assert first.features.numpy().tobytes() == second.features.numpy().tobytes()
+        assert torch.equal(first.labels, second.labels)
+        assert first.voices == second.voices and first.words == second.words
+
+
+def test_another_seed_gives_another_corpus(small_corpus) -> None:
+    other = build_synthetic_corpus(CorpusConfig(utterances_per_class=12, seed=4), "mfcc10", progress=False)
+    assert not torch.equal(other.splits["train"].features, small_corpus.splits["train"].features)
+
+
+def test_splits_share_no_voice_configuration(small_corpus) -> None:
+    used = {split: {voice for voice in small_corpus.splits[split].voices if voice} for split in SPLITS}
+    assert used["train"] and used["validation"] and used["test"]
+    assert not used["train"] & used["validation"]
+    assert not used["train"] & used["test"]
+    assert not used["validation"] & used["test"]
+    # The deal of configurations itself is disjoint and complete.
+    dealt = split_voice_configurations(SMALL.seed)
+    assert sum(len(voices) for voices in dealt.values()) == len(voice_configurations()) == 8 * 105
+    assert len(set().union(*dealt.values())) == 840
+    for split in SPLITS:
+        assert used[split] <= set(dealt[split])
+
+
+def test_class_sizes_and_labels(small_corpus) -> None:
+    for split in SPLITS:
+        data = small_corpus.splits[split]
+        per_class = SMALL.split_size(split)
+        assert data.features.shape == (per_class * len(CLASS_NAMES), 49, 10)
+        assert torch.bincount(data.labels, minlength=12).tolist() == [per_class] * 12
+        for label, voice, word in zip(data.labels.tolist(), data.voices, data.words):
+            name = CLASS_NAMES[label]
+            if name == SILENCE:
+                assert voice == "" and word == ""
+            elif name == UNKNOWN:
+                assert word in UNKNOWN_WORDS and voice
+            else:
+                assert word == name and voice
+    assert SMALL.split_size("validation") == round(12 * 0.2)
+    assert bool(torch.isfinite(small_corpus.splits["train"].features).all())
+
+
+def test_second_load_comes_from_the_cache(small_corpus) -> None:
+    path = small_corpus.cache_path
+    assert path is not None and path.is_file()
+    started = time.perf_counter()
+    again = load_synthetic_corpus(SMALL, "mfcc10", cache_dir=path.parent, progress=False)
+    assert time.perf_counter() - started < 2.0
+    assert again.cache_path == path
+    assert torch.equal(again.splits["test"].features, small_corpus.splits["test"].features)
+
+
+def test_cache_directory_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "from-env"))
+    assert cache_root() == tmp_path / "from-env"
+    assert cache_root(tmp_path / "explicit") == tmp_path / "explicit"
+    monkeypatch.delenv(CACHE_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "ghostrnn-search"
+    assert (tmp_path / "xdg" / "ghostrnn-search").is_dir()
+
+
+def test_synthesis_is_deterministic_and_survives_a_library_crash() -> None:
+    # This utterance makes eSpeak NG 1.52 crash (low pitch, wide range, Demonic variant);
+    # it must come back as audio, the same every time, with the other words intact.
+    crashing = Utterance("backward", "en+Demonic", pitch=18, pitch_range=88, rate=217, seed=1776832100)
+    words = [Utterance("yes", "en-us+m3", 50, 50, 175, 1), crashing, Utterance("stop", "en-gb-scotland+f2", 40, 60, 120, 2)]
+    first, second = synthesize(words), synthesize(words)
+    assert [len(audio) for audio in first] == [len(audio) for audio in second]
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    for audio in first:
+        assert audio.dtype == np.int16
+        assert 0.1 * SAMPLE_RATE < len(audio) <= 0.95 * SAMPLE_RATE
+        assert np.abs(audio).max() > 1000
+
+
+def test_resample_keeps_a_tone() -> None:
+    t = np.arange(22050) / 22050
+    resampled = resample(np.sin(2 * np.pi * 1000 * t), 22050, 16000)
+    assert len(resampled) == 16000
+    reference = np.sin(2 * np.pi * 1000 * np.arange(16000) / 16000)
+    assert np.abs(resampled - reference)[100:-100].max() < 1e-3
+
+
+def test_trim_silence_cuts_the_quiet_ends() -> None:
+    signal = np.concatenate([np.zeros(8000), 0.5 * np.ones(4000), np.zeros(8000)]).astype(np.float32)
+    trimmed = trim_silence(signal, 16000, margin_s=0.0)
+    assert len(trimmed) == 4000 and float(trimmed.min()) == 0.5
+
+
+@pytest.mark.parametrize("kind, slope_db_per_octave", [("white", 0.0), ("pink", -3.0), ("brown", -6.0)])
+def test_colored_noise_has_its_spectral_slope(kind: str, slope_db_per_octave: float) -> None:
+    noise = colored_noise(kind, 1 << 16, np.random.default_rng(0))
+    assert rms(noise) == pytest.approx(1.0, rel=1e-5)
+    power = np.abs(np.fft.rfft(noise)) ** 2
+    frequencies = np.fft.rfftfreq(len(noise), 1 / 16000)
+    low = power[(frequencies >= 500) & (frequencies < 1000)].mean()
+    high = power[(frequencies >= 2000) & (frequencies < 4000)].mean()
+    # Two octaves from the first band to the second (band means over equal ratios).
+    measured = 10 * math.log10(high / low) / 2
+    assert measured == pytest.approx(slope_db_per_octave, abs=0.6)
+
+
+def test_noise_is_scaled_to_the_asked_snr() -> None:
+    rng = np.random.default_rng(1)
+    speech = rng.standard_normal(16000).astype(np.float32) * 0.1
+    noise = noise_for_snr(speech, colored_noise("pink", 16000, rng), 7.5)
+    assert 10 * math.log10(np.mean(speech.astype(np.float64) ** 2) / np.mean(noise.astype(np.float64) ** 2)) == pytest.approx(7.5, abs=1e-4)

@@ -1,0 +1,217 @@
+"""`search run` end to end: real Optuna studies, real training on a small synthetic corpus."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+
+import search
+from cost_models import load_device, parse_size, realtime_ms
+from search._trainer import Fidelity
+from spaces import ArchConfig
+
+# Small corpus and one epoch: the search machinery is under test here, not accuracy.
+FAST = ["--space", "kws-small", "--utterances-per-class", "20", "--epochs", "1"]
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def run_cli(args, cache_dir, timeout=600, check=True):
+    env = dict(os.environ, GHOSTRNN_CACHE=str(cache_dir))
+    result = subprocess.run([sys.executable, "-m", "search", *args], capture_output=True, text=True, timeout=timeout, env=env)
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def load_trials(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
+    storage = f"sqlite:///{run_dir / 'study.db'}"
+    name = optuna.get_all_study_summaries(storage)[0].study_name
+    return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+
+
+def test_run_writes_a_front_that_respects_budget_and_device(tmp_path, cache_dir):
+    out = tmp_path / "runs"
+    result = run_cli(["run", "--device", "cortex-m7", "--budget", "20KB", "--trials", "8", "--out", str(out), *FAST], cache_dir)
+    run_dir = out / "kws-cortex-m7-20KB"
+    assert (run_dir / "study.db").is_file()
+    trials = pd.read_csv(run_dir / "trials.csv")
+    pareto = pd.read_csv(run_dir / "pareto.csv")
+    assert len(trials) == 8 and set(trials["state"]) == {"COMPLETE"}
+    for column in ("memory_bytes", "flash_bytes", "ram_bytes", "macs", "latency_ms", "accuracy", "hidden", "ghost_ratio", "cheap_op"):
+        assert column in trials.columns
+    device = load_device("cortex-m7")
+    assert not pareto.empty
+    assert (pareto["memory_bytes"] <= parse_size("20KB")).all()
+    assert (pareto["flash_bytes"] <= device.flash_bytes).all() and (pareto["ram_bytes"] <= device.sram_bytes).all()
+    assert (pareto["latency_ms"] <= realtime_ms(ArchConfig())).all()
+    assert pareto["feasible"].all() and pareto["trained"].all()
+    # The plain-GRU baselines come first: ratio 1, the widest sizes that fit.
+    assert trials.loc[:1, "ghost_ratio"].tolist() == [1.0, 1.0]
+    assert "Pareto-optimal feasible designs" in result.stdout
+    assert f"search export {run_dir}" in result.stdout
+    # Infeasible designs are recorded with costs but never trained.
+    infeasible = trials[trials["feasible"] == False]  # noqa: E712
+    assert (infeasible["memory_bytes"] > parse_size("20KB")).all()
+    assert (infeasible["samples_seen"] == 0).all() and not infeasible["trained"].any()
+    trained = trials[trials["trained"] & trials["duplicate_of"].isna()]
+    assert (trained["samples_seen"] > 0).all()
+
+
+def test_infeasible_designs_are_never_trained(tmp_path, cache_dir):
+    """A budget only the smallest designs meet: most trials must be skipped untrained."""
+    out = tmp_path / "runs"
+    run_cli(["run", "--device", "cortex-m4", "--budget", "4KB", "--trials", "10", "--sampler", "random", "--out", str(out), *FAST], cache_dir)
+    trials = load_trials(out / "kws-cortex-m4-4KB")
+    infeasible = [t for t in trials if not t.user_attrs["feasible"]]
+    assert infeasible, "the random sampler should meet designs over a 4 KB budget"
+    for trial in infeasible:
+        assert trial.user_attrs["trained"] is False and trial.user_attrs["samples_seen"] == 0
+        assert "counted_macs" not in trial.user_attrs and "curve" not in trial.user_attrs
+        assert any(value > 0 for value in trial.constraints.values())
+        assert trial.user_attrs["cost"]["memory_bytes"] > 4000
+
+
+def test_interrupted_run_resumes(tmp_path, cache_dir):
+    out = tmp_path / "runs"
+    args = ["run", "--device", "cortex-m7", "--budget", "100KB", "--trials", "8", "--out", str(out), "--study", "resume", *FAST]
+    env = dict(os.environ, GHOSTRNN_CACHE=str(cache_dir))
+    process = subprocess.Popen([sys.executable, "-m", "search", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    database = out / "resume" / "study.db"
+    deadline = time.time() + 300
+    complete = 0
+    while time.time() < deadline and complete < 2 and process.poll() is None:
+        time.sleep(0.2)
+        if database.exists():
+            try:
+                with sqlite3.connect(database) as connection:
+                    complete = connection.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+            except sqlite3.OperationalError:
+                pass  # tables not created yet
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stdout + stderr
+    assert "run the same command to resume" in stdout
+    before = {t.number: t for t in load_trials(out / "resume")}
+    finished_before = {n for n, t in before.items() if t.state.name == "COMPLETE"}
+    assert 2 <= len(finished_before) < 8
+
+    run_cli(args, cache_dir)
+    after = load_trials(out / "resume")
+    complete_after = [t for t in after if t.state.name == "COMPLETE"]
+    assert len(complete_after) == 8
+    # Finished trials were kept, not re-run: same numbers, same start times.
+    for number in finished_before:
+        assert after[number].datetime_start == before[number].datetime_start
+    # A design trained before the interruption was not trained again.
+    trained_keys = [t.user_attrs["design_key"] for t in complete_after if t.user_attrs["trained"] and t.user_attrs.get("duplicate_of") is None]
+    assert len(trained_keys) == len(set(trained_keys))
+
+
+def test_killed_run_recovers_its_running_trial(tmp_path, cache_dir):
+    """SIGKILL leaves a RUNNING trial; the next run fails it and retries its design once."""
+    out = tmp_path / "runs"
+    args = ["run", "--device", "cortex-m7", "--budget", "100KB", "--trials", "4", "--out", str(out), "--study", "killed", *FAST]
+    env = dict(os.environ, GHOSTRNN_CACHE=str(cache_dir))
+    process = subprocess.Popen([sys.executable, "-m", "search", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    database = out / "killed" / "study.db"
+    deadline = time.time() + 300
+    running = 0
+    while time.time() < deadline and not running and process.poll() is None:
+        time.sleep(0.1)
+        if database.exists():
+            try:
+                with sqlite3.connect(database) as connection:
+                    running = connection.execute(
+                        "select count(*) from trials t join trial_user_attributes a on a.trial_id = t.trial_id "
+                        "where t.state = 'RUNNING' and a.key = 'feasible' and a.value_json = 'true'"
+                    ).fetchone()[0]
+            except sqlite3.OperationalError:
+                pass
+    assert process.poll() is None, f"the run ended before it could be killed: {process.communicate()[1]}"
+    process.kill()
+    process.wait()
+    stuck = [t for t in load_trials(out / "killed") if t.state.name == "RUNNING"]
+    assert len(stuck) == 1
+    result = run_cli(args, cache_dir)
+    assert f"trials [{stuck[0].number}] were interrupted" in result.stdout
+    after = load_trials(out / "killed")
+    assert after[stuck[0].number].state.name == "FAIL"
+    retried = [t for t in after if t.system_attrs.get("retry_of") == stuck[0].number]
+    assert len(retried) == 1 and retried[0].params == stuck[0].params and retried[0].state.name == "COMPLETE"
+    assert sum(t.state.name == "COMPLETE" for t in after) == 4
+
+
+def test_two_workers_complete_the_trial_count(tmp_path, cache_dir):
+    out = tmp_path / "runs"
+    run_cli(["run", "--device", "cortex-m7", "--budget", "100KB", "--trials", "6", "--workers", "2", "--out", str(out), "--study", "pair", *FAST], cache_dir)
+    run_dir = out / "pair"
+    assert (run_dir / "study.journal").is_file() and not (run_dir / "study.db").exists()
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(run_dir / "study.journal")))
+    trials = optuna.load_study(study_name="pair", storage=storage).get_trials(deepcopy=False)
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 6
+    assert sorted(t.number for t in trials) == list(range(6))
+    assert len({t.user_attrs["worker"] for t in trials}) == 2
+    trained = [t.user_attrs["design_key"] for t in trials if t.user_attrs["trained"] and t.user_attrs.get("duplicate_of") is None]
+    assert len(trained) == len(set(trained))
+    assert len(pd.read_csv(run_dir / "trials.csv")) == 6
+
+
+def test_same_seed_same_designs(tmp_path, cache_dir, monkeypatch):
+    monkeypatch.setenv("GHOSTRNN_CACHE", str(cache_dir))
+    options = dict(device="cortex-m7", budget="100KB", trials=10, space="kws-small", utterances_per_class=20, fidelity=Fidelity(epochs=1), out=tmp_path, progress=False)
+    first = search.run(study="a", seed=3, **options).trials
+    second = search.run(study="b", seed=3, **options).trials
+    columns = ["hidden", "ghost_ratio", "cheap_op"]
+    assert first[columns].equals(second[columns])
+    assert first["accuracy"].tolist() == second["accuracy"].tolist()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--space", "nonexistent"], "unknown space 'nonexistent'; valid:"),
+        (["--budget", "12 parsecs"], "invalid size '12 parsecs'"),
+        (["--budget", "100B"], "no design of space 'kws-small' fits: the smallest, gru 1x16"),
+        (["--objectives", "accuracy,beauty"], "unknown objective 'beauty'"),
+        (["--task", "se"], "space 'kws-small' is for task 'kws'"),
+        (["--data-dir", "/nonexistent"], "--data-dir /nonexistent is not a directory"),
+    ],
+)
+def test_bad_run_options_give_one_line(tmp_path, cache_dir, args, message):
+    base = ["run", "--device", "cortex-m7", "--budget", "100KB", "--out", str(tmp_path), "--space", "kws-small"]
+    result = run_cli(base + args, cache_dir, check=False)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unwritable_out_corrupt_study_and_incompatible_resume(tmp_path, cache_dir):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = run_cli(["run", "--device", "cortex-m7", "--out", str(blocker), *FAST], cache_dir, check=False)
+    assert result.returncode == 2 and "cannot write to output directory" in result.stderr
+
+    corrupt = tmp_path / "runs" / "broken"
+    corrupt.mkdir(parents=True)
+    (corrupt / "study.db").write_bytes(b"this is not sqlite" * 100)
+    result = run_cli(["run", "--device", "cortex-m7", "--out", str(tmp_path / "runs"), "--study", "broken", *FAST], cache_dir, check=False)
+    assert result.returncode == 2 and "is not a readable study database" in result.stderr, result.stderr
+
+    out = str(tmp_path / "runs")
+    run_cli(["run", "--device", "cortex-m7", "--budget", "100KB", "--trials", "1", "--out", out, "--study", "s", *FAST], cache_dir)
+    result = run_cli(["run", "--device", "cortex-m4", "--budget", "100KB", "--trials", "2", "--out", out, "--study", "s", *FAST], cache_dir, check=False)
+    assert result.returncode == 2 and "was started with other settings (device: study has 'cortex-m7'" in result.stderr
+    for line in (result.stderr,):
+        assert "Traceback" not in line
