@@ -275,6 +275,12 @@ def _add_run(commands: Any) -> None:
     parser.add_argument("--trials", type=_positive_int, default=DEFAULT_TRIALS, help=f"the study's total number of trials (default {DEFAULT_TRIALS})")
     parser.add_argument("--timeout", type=_duration, help="stop starting new trials after this long (e.g. 15m)")
     parser.add_argument("--sampler", choices=SAMPLERS, default="nsga2")
+    parser.add_argument(
+        "--latency-model",
+        choices=("analytic", "measured"),
+        default="analytic",
+        help="measured: latency from the design's int8 C code run in a Cortex-M emulator (needs the isa extra; cached per design)",
+    )
     parser.add_argument("--objectives", default="accuracy,memory,latency", help="comma-separated: accuracy (si-snri for se), memory, latency, macs, flash, ram, params")
     fidelity = parser.add_argument_group("proxy training")
     fidelity.add_argument("--epochs", type=_positive_int, default=defaults.epochs)
@@ -310,6 +316,7 @@ def _run(args: argparse.Namespace) -> int:
         fidelity=fidelity,
         data_dir=args.data_dir,
         utterances_per_class=args.utterances_per_class,
+        latency_model=args.latency_model,
         out=args.out,
         study=args.study,
         storage=args.storage,

@@ -201,13 +201,10 @@ def _mix_split(
 ) -> torch.Tensor:
     """Place, mix and featurise the clips of a split in batches (bounded memory)."""
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, SPLITS.index(split), 2]))
-    pool = [audio.astype(np.float32) / 32768.0 for audio in speech if audio is not None and len(audio)]
-    pool_index = {}
-    position = 0
-    for index, audio in enumerate(speech):
-        if audio is not None and len(audio):
-            pool_index[index] = position
-            position += 1
+    # The split's spoken words: the clips' own speech, and the talkers of its babble.
+    spoken = [index for index, audio in enumerate(speech) if audio is not None]
+    pool = [speech[index].astype(np.float32) / 32768.0 for index in spoken]
+    pool_index = {index: position for position, index in enumerate(spoken)}
     samples = config.clip_samples
     batch = 1024
     features = []

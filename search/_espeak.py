@@ -191,6 +191,8 @@ class _Synthesizer:
             if len(speech) <= limit:
                 break
             rate = int(rate * 1.25)
+        if len(speech) == 0:
+            raise RuntimeError(f"eSpeak NG said nothing for {utterance}")
         if len(speech) > limit:
             start = (len(speech) - limit) // 2
             speech = speech[start : start + limit]

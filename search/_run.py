@@ -22,7 +22,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
-from cost_models import DeviceProfile, analytic_cost, format_size, load_device, parse_size
+from cost_models import DeviceProfile, analytic_cost, format_size, load_device, measurement_available, parse_size
 from reports import OBJECTIVE_COLUMNS, format_table, pareto_frame, trials_frame
 from spaces import DesignSpace, load_space
 
@@ -46,6 +46,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 TARGET_TRIALS_ATTR = "target_trials"
 DEFAULT_TRIALS = 40
+LATENCY_MODELS = ("analytic", "measured")
 
 
 @dataclass
@@ -78,6 +79,7 @@ def build_settings(
     fidelity: Optional[Fidelity] = None,
     data_dir: Optional[str] = None,
     utterances_per_class: Optional[int] = None,
+    latency_model: str = "analytic",
     command: str = "",
 ) -> tuple[RunSettings, DesignSpace, DeviceProfile]:
     """Validate every user input and fold it into :class:`RunSettings`."""
@@ -95,6 +97,14 @@ def build_settings(
         raise UsageError(str(error)) from None
     if data_dir is not None and not Path(data_dir).is_dir():
         raise UsageError(f"--data-dir {data_dir} is not a directory; point it at an extracted Speech Commands copy")
+    if latency_model not in LATENCY_MODELS:
+        raise UsageError(f"unknown latency model {latency_model!r}; valid: {', '.join(LATENCY_MODELS)}")
+    if latency_model == "measured":
+        problem = measurement_available()
+        if problem is not None:
+            raise UsageError(f"--latency-model measured: {problem}")
+        if not profile.isa or profile.cycles_per_instruction is None:
+            raise UsageError(f"--latency-model measured needs a device with an instruction set to emulate (isa, cycles_per_instruction); {profile.name} has none")
     if latency_budget is not None and latency_budget <= 0:
         raise UsageError(f"--latency-budget must be positive, got {latency_budget}")
     fidelity = fidelity or Fidelity()
@@ -112,6 +122,7 @@ def build_settings(
         fidelity=fidelity.to_dict(),
         data_dir=str(Path(data_dir).resolve()) if data_dir else None,
         utterances_per_class=utterances_per_class,
+        latency_model=latency_model,
         command=command,
     )
     return settings, design_space, profile
@@ -284,6 +295,7 @@ def run(
     fidelity: Optional[Fidelity] = None,
     data_dir: Optional[str] = None,
     utterances_per_class: Optional[int] = None,
+    latency_model: str = "analytic",
     out: Union[str, Path] = "runs",
     study: Optional[str] = None,
     storage: Optional[str] = None,
@@ -314,6 +326,7 @@ def run(
         fidelity=fidelity,
         data_dir=data_dir,
         utterances_per_class=utterances_per_class,
+        latency_model=latency_model,
         command=command or _python_call_text(device, budget),
     )
     feasible = check_space_fits(design_space, settings, profile)

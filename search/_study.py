@@ -19,7 +19,9 @@ from typing import Any, Callable, Optional
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from cost_models import DeviceProfile, Limits, analytic_cost, counted_macs, device_from_dict
+import dataclasses
+
+from cost_models import CostReport, DeviceProfile, Limits, analytic_cost, check_limits, counted_macs, device_from_dict, measure_cost
 from spaces import ArchConfig, DesignSpace, parse_space
 
 from search._settings import RunSettings
@@ -196,10 +198,21 @@ class Objective:
         self.wait_seconds = wait_seconds
         self.versions = library_versions()
 
+    def cost_of(self, config: ArchConfig) -> tuple[CostReport, Optional[dict[str, Any]]]:
+        """The design's costs; with the measured latency model, latency from emulated instructions."""
+        cost = analytic_cost(config, self.device, self.limits)
+        if self.settings.latency_model != "measured":
+            return cost, None
+        measured = measure_cost(config, self.device)
+        cost = dataclasses.replace(cost, latency_ms=measured.measured_latency_ms)
+        cost = dataclasses.replace(cost, violations=check_limits(cost, self.device, self.limits))
+        summary = {name: getattr(measured, name) for name in ("instructions", "measured_latency_ms", "measured_flash_bytes", "measured_ram_bytes", "cycles_per_instruction", "isa")}
+        return cost, summary
+
     def __call__(self, trial: Trial) -> list[float]:
         params = {key: trial.suggest_categorical(key, values) for key, values in self.space.choices.items()}
         config = self.space.config(params)
-        cost = analytic_cost(config, self.device, self.limits)
+        cost, measured = self.cost_of(config)
         key = design_key(config)
         cost_summary = {k: v for k, v in cost.to_dict().items() if k not in ("config", "layers")}
         cost_summary["layers"] = [
@@ -221,6 +234,8 @@ class Objective:
             "trained": False,
             "samples_seen": 0,
         }
+        if measured is not None:
+            attrs["measured"] = measured
         for name, value in attrs.items():
             trial.set_user_attr(name, value)
         for name, value in constraint_values(cost, self.device, self.limits).items():

@@ -215,3 +215,20 @@ def test_unwritable_out_corrupt_study_and_incompatible_resume(tmp_path, cache_di
     assert result.returncode == 2 and "was started with other settings (device: study has 'cortex-m7'" in result.stderr
     for line in (result.stderr,):
         assert "Traceback" not in line
+
+
+def test_measured_latency_model(tmp_path, cache_dir):
+    from cost_models import measurement_available
+
+    reason = measurement_available()
+    if reason is not None:
+        pytest.skip(reason)
+    out = tmp_path / "runs"
+    run_cli(["run", "--device", "cortex-m7", "--budget", "100KB", "--trials", "3", "--latency-model", "measured", "--out", str(out), *FAST], cache_dir)
+    trials = load_trials(out / "kws-cortex-m7-100KB")
+    for trial in trials:
+        measured = trial.user_attrs["measured"]
+        assert measured["instructions"] > trial.user_attrs["cost"]["macs"]  # at least one instruction per MAC
+        assert trial.user_attrs["cost"]["latency_ms"] == measured["measured_latency_ms"]
+    result = run_cli(["run", "--device", "host", "--latency-model", "measured", "--out", str(out), *FAST], cache_dir, check=False)
+    assert result.returncode == 2 and "needs a device with an instruction set" in result.stderr
