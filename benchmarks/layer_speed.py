@@ -22,6 +22,36 @@ from torch import nn
 from spaces import GhostGRU, GhostLSTM
 
 
+class LiteralGhostGRU(nn.Module):
+    """DESIGN.md's equations written out per step, for comparison: per-step input
+    projection, per-step concatenation of [h, g], one matmul per gate."""
+
+    def __init__(self, reference: GhostGRU):
+        super().__init__()
+        self.layer = reference.layers[0]
+
+    def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, None]:
+        layer = self.layer
+        m = layer.intrinsic_size
+        w_ir, w_iz, w_ic = layer.weight_ih.split(m)
+        b_ir, b_iz, b_ic = layer.bias_ih.split(m)
+        w_hr, w_hz, w_hc_full = layer.weight_hh.split(m)
+        b_hr, b_hz, b_hc = layer.bias_hh.split(m)
+        h = inputs.new_zeros(inputs.shape[0], m)
+        g = inputs.new_zeros(inputs.shape[0], layer.ghost_size)
+        outputs = []
+        for step in range(inputs.shape[1]):
+            x = inputs[:, step]
+            state = torch.cat([h, g], dim=1)
+            r = torch.sigmoid(x @ w_ir.T + b_ir + state @ w_hr.T + b_hr)
+            z = torch.sigmoid(x @ w_iz.T + b_iz + state @ w_hz.T + b_hz)
+            c = torch.tanh(x @ w_ic.T + b_ic + r * (h @ w_hc_full[:, :m].T + b_hc) + g @ w_hc_full[:, m:].T)
+            h = (1 - z) * c + z * h
+            g = layer.ghost(h)
+            outputs.append(torch.cat([h, g], dim=1))
+        return torch.stack(outputs, dim=1), None
+
+
 def time_forward_backward(module: nn.Module, inputs: torch.Tensor, repeats: int, warmup: int = 5) -> float:
     """Median seconds of forward, sum, backward."""
     samples = []
@@ -50,6 +80,7 @@ def main() -> None:
         "nn.GRU": nn.GRU(10, args.hidden, batch_first=True),
         "GhostGRU r=1": GhostGRU(10, args.hidden, ghost_ratio=1),
         "GhostGRU r=2 linear": GhostGRU(10, args.hidden, ghost_ratio=2, cheap_op="linear"),
+        "literal equations r=2 linear": LiteralGhostGRU(GhostGRU(10, args.hidden, ghost_ratio=2, cheap_op="linear")),
         "GhostGRU r=2 channelwise": GhostGRU(10, args.hidden, ghost_ratio=2, cheap_op="channelwise"),
         "GhostGRU r=4 linear": GhostGRU(10, args.hidden, ghost_ratio=4, cheap_op="linear"),
         "nn.LSTM": nn.LSTM(10, args.hidden, batch_first=True),
