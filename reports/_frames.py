@@ -52,14 +52,37 @@ def trial_row(number: int, state: str, attrs: Mapping[str, Any]) -> dict[str, An
     row["train_seconds"] = attrs.get("train_seconds")
     row["samples_seen"] = attrs.get("samples_seen", 0)
     row["duplicate_of"] = attrs.get("duplicate_of")
+    row["realtime_ms"] = cost.get("realtime_ms")
+    row["weights"] = attrs.get("weights")
     return row
 
 
 def trials_frame(trials: Iterable[Any]) -> pd.DataFrame:
-    """One row per Optuna trial (``FrozenTrial`` objects), in trial-number order."""
-    rows = [trial_row(trial.number, trial.state.name, trial.user_attrs) for trial in trials]
-    columns = list(trial_row(0, "", {}).keys())
+    """One row per Optuna trial (``FrozenTrial`` objects), in trial-number order.
+
+    Besides the user attributes it keeps when each trial ran (``started``,
+    ``completed``, ``duration_s``), which the report sums into the time spent.
+    """
+    rows = []
+    for trial in trials:
+        row = trial_row(trial.number, trial.state.name, trial.user_attrs)
+        start, complete = trial.datetime_start, trial.datetime_complete
+        row["started"] = start.isoformat(timespec="seconds") if start else None
+        row["completed"] = complete.isoformat(timespec="seconds") if complete else None
+        row["duration_s"] = (complete - start).total_seconds() if start and complete else None
+        rows.append(row)
+    columns = list(trial_row(0, "", {}).keys()) + ["started", "completed", "duration_s"]
     return pd.DataFrame(rows, columns=columns).sort_values("number").reset_index(drop=True)
+
+
+def eligible_mask(frame: pd.DataFrame) -> pd.Series:
+    """True for the trials that may sit on a front: complete, feasible, trained, not a repeat."""
+    return (
+        (frame["state"] == "COMPLETE")
+        & (frame["feasible"] == True)  # noqa: E712 - a column of Python objects, may hold None
+        & (frame["trained"] == True)  # noqa: E712
+        & frame["duplicate_of"].isna()
+    )
 
 
 def pareto_frame(frame: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFrame:
@@ -67,12 +90,7 @@ def pareto_frame(frame: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataF
 
     ``objectives`` maps a column of ``frame`` to "maximize" or "minimize".
     """
-    eligible = frame[
-        (frame["state"] == "COMPLETE")
-        & (frame["feasible"] == True)  # noqa: E712 - a column of Python objects, may hold None
-        & (frame["trained"] == True)  # noqa: E712
-        & frame["duplicate_of"].isna()
-    ]
+    eligible = frame[eligible_mask(frame)]
     eligible = eligible.dropna(subset=list(objectives))
     if eligible.empty:
         return eligible

@@ -338,7 +338,38 @@ def _add_worker(commands: Any) -> None:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--weights-dir", help="where to keep proxy-trained weights for export (default: runs/<study>/weights)")
     parser.add_argument("--prefix", default="", help=argparse.SUPPRESS)
+    # The study carries its own settings; these only state what the user expects, and
+    # the worker refuses to join when the study says otherwise.
+    expect = parser.add_argument_group("checks (optional: the study's stored settings are used; a differing value is refused)")
+    expect.add_argument("--device")
+    expect.add_argument("--budget")
+    expect.add_argument("--ram-budget")
+    expect.add_argument("--latency-budget", type=_positive_float, metavar="MS")
+    expect.add_argument("--task", choices=TASKS)
+    expect.add_argument("--space")
+    expect.add_argument("--objectives")
+    expect.add_argument("--sampler", choices=SAMPLERS)
+    expect.add_argument("--seed", type=int)
+    expect.add_argument("--epochs", type=_positive_int)
+    expect.add_argument("--data-fraction", type=_fraction)
+    expect.add_argument("--utterances-per-class", type=_positive_int)
     parser.set_defaults(handler=_worker)
+
+
+WORKER_CHECKS = (
+    "device",
+    "budget",
+    "ram_budget",
+    "latency_budget",
+    "task",
+    "space",
+    "objectives",
+    "sampler",
+    "seed",
+    "epochs",
+    "data_fraction",
+    "utterances_per_class",
+)
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -353,6 +384,7 @@ def _worker(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         prefix=args.prefix,
         weights_dir=weights_dir,
+        expect={name: getattr(args, name) for name in WORKER_CHECKS if getattr(args, name) is not None},
     )
     return 0
 

@@ -177,7 +177,7 @@ def babble_noise(
         index = int(rng.integers(len(speech)))
         if index == exclude and len(speech) > 1:
             index = (index + 1) % len(speech)
-        voice = speech[index]
+        voice = speech[index].astype(np.float32)
         offset = int(rng.integers(-len(voice) // 2, samples - len(voice) // 2))
         gain = 10 ** (rng.uniform(-6.0, 6.0) / 20) / max(rms(voice), 1e-6)
         start = max(0, -offset)
@@ -202,8 +202,9 @@ def _mix_split(
     """Place, mix and featurise the clips of a split in batches (bounded memory)."""
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, SPLITS.index(split), 2]))
     # The split's spoken words: the clips' own speech, and the talkers of its babble.
+    # They stay int16 (half the memory); every use rescales them to an RMS level anyway.
     spoken = [index for index, audio in enumerate(speech) if audio is not None]
-    pool = [speech[index].astype(np.float32) / 32768.0 for index in spoken]
+    pool = [speech[index] for index in spoken]
     pool_index = {index: position for position, index in enumerate(spoken)}
     samples = config.clip_samples
     batch = 1024
@@ -219,8 +220,8 @@ def _mix_split(
             # is exactly the noise a spoken clip at this level and SNR would carry.
             waveform = noise * (level / 10 ** (snr / 20) / max(rms(noise), 1e-12))
             if index in pool_index:
-                word = pool[pool_index[index]]
-                word = word * (level / max(rms(word), 1e-6))
+                word = pool[pool_index[index]].astype(np.float32)
+                word *= level / max(rms(word), 1e-6)
                 offset = int(rng.integers(0, max(1, samples - len(word) + 1)))
                 waveform = waveform + place(word, samples, offset)
             waveforms[row] = waveform

@@ -13,3 +13,7 @@ class DataError(Exception):
 
 class UsageError(Exception):
     """A bad option value or combination; one line naming the problem and the fix."""
+
+
+class StudyError(Exception):
+    """A study that cannot be opened, resumed or reached; one line with the fix."""

@@ -9,6 +9,7 @@ Example (a tiny run; the first call generates and caches the synthetic corpus):
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -28,7 +29,9 @@ from spaces import DesignSpace, load_space
 
 from search._errors import UsageError
 from search._settings import RunSettings, parse_objectives
-from search._storage import StudyError, local_storage_url, mask_url, open_storage
+from search._join import join_conflicts
+from search._reconnect import lost_error
+from search._storage import PASSWORD_ENV, StudyError, local_storage_url, mask_url, open_storage, split_password
 from search._study import (
     SAMPLERS,
     Objective,
@@ -39,6 +42,7 @@ from search._study import (
     recover_interrupted,
     stored_settings,
 )
+from search._target import TrialClaim, run_to_target, trial_claim
 from search._trainer import Fidelity
 
 # Each finished trial gets its own line from this module; Optuna's INFO lines would repeat it.
@@ -182,20 +186,27 @@ def trial_line(trial: FrozenTrial, metric_name: str) -> str:
 def run_worker(
     study: optuna.Study,
     settings: RunSettings,
-    max_trials: int,
+    max_trials: Optional[int],
     timeout: Optional[float] = None,
     progress: bool = True,
     prefix: str = "",
     weights_dir: Optional[Path] = None,
+    claim: Optional[TrialClaim] = None,
 ) -> None:
-    """Run up to ``max_trials`` trials of ``study`` in this process."""
+    """Run up to ``max_trials`` trials of ``study`` in this process.
+
+    ``max_trials`` None: run until the study has its target number of finished
+    trials, together with whatever other workers share it (see :mod:`search._target`).
+    """
     from search._evaluate import make_trainer
 
-    if max_trials <= 0:
+    target = int(study.user_attrs.get(TARGET_TRIALS_ATTR, DEFAULT_TRIALS))
+    total = max_trials if max_trials is not None else max(0, target - finished_count(study))
+    if total <= 0:
         return
     trainer = make_trainer(settings, progress=progress)
     objective = Objective(settings, trainer, weights_dir)
-    bar = tqdm(total=max_trials, desc=f"{prefix}trials", unit="trial", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=total, desc=f"{prefix}trials", unit="trial", disable=not progress, dynamic_ncols=True)
 
     def report(study: optuna.Study, trial: FrozenTrial) -> None:
         tqdm.write(prefix + trial_line(trial, settings.metric_name))
@@ -203,25 +214,54 @@ def run_worker(
             bar.update(1)
 
     try:
-        study.optimize(objective, n_trials=max_trials, timeout=timeout, callbacks=[report])
+        if max_trials is None:
+            run_to_target(study, objective, target, claim or TrialClaim(), [report], timeout, prefix)
+        else:
+            study.optimize(objective, n_trials=max_trials, timeout=timeout, callbacks=[report])
+    except Exception:
+        # A database that stayed away: report that, not what it broke on the way out.
+        lost = lost_error(study._storage)
+        if lost is not None:
+            raise lost from None
+        raise
     finally:
         bar.close()
 
 
 def _spawn_workers(
-    storage_url: str, study_name: str, remaining: int, workers: int, timeout: Optional[float], progress: bool, study: optuna.Study, weights_dir: Path
+    storage_url: str,
+    study_name: str,
+    remaining: int,
+    workers: int,
+    timeout: Optional[float],
+    progress: bool,
+    study: optuna.Study,
+    weights_dir: Path,
+    until_target: bool = False,
 ) -> None:
-    """``workers`` processes of ``search worker`` sharing ``remaining`` trials exactly."""
-    quotas = [remaining // workers + (1 if index < remaining % workers else 0) for index in range(workers)]
+    """``workers`` processes of ``search worker`` sharing ``remaining`` trials exactly.
+
+    ``until_target``: no quotas; each worker runs until the study reaches its target,
+    which also counts the trials of workers on other machines.
+    """
+    quotas: list[Optional[int]]
+    if until_target:
+        quotas = [None] * min(workers, remaining)
+    else:
+        quotas = [remaining // workers + (1 if index < remaining % workers else 0) for index in range(workers)]
+    # A password travels in the environment: a command line is readable by every user.
+    public_url, password = split_password(storage_url)
+    environment = dict(os.environ, **({PASSWORD_ENV: password} if password else {}))
     processes = []
     for index, quota in enumerate(quotas):
         if quota == 0:
             continue
-        command = [sys.executable, "-m", "search", "worker", "--storage", storage_url, "--study", study_name, "--max-trials", str(quota)]
+        command = [sys.executable, "-m", "search", "worker", "--storage", public_url, "--study", study_name]
+        command += ["--max-trials", str(quota)] if quota is not None else []
         command += ["--weights-dir", str(weights_dir), "--no-progress", "--prefix", f"[w{index + 1}] "]
         if timeout is not None:
             command += ["--timeout", str(timeout)]
-        processes.append(subprocess.Popen(command))
+        processes.append(subprocess.Popen(command, env=environment))
     start = finished_count(study)
     bar = tqdm(total=remaining, desc="trials", unit="trial", disable=not progress, dynamic_ncols=True)
     try:
@@ -333,7 +373,8 @@ def run(
     study_name = study or default_study_name(task, profile, None if budget is None else str(budget))
     run_dir = _prepare_run_dir(out, study_name)
     storage_url = storage or local_storage_url(run_dir, workers)
-    study_obj = open_study(settings, study_name, open_storage(storage_url), trials, create=True)
+    storage_obj = open_storage(storage_url)
+    study_obj = open_study(settings, study_name, storage_obj, trials, create=True)
     study_obj.set_user_attr(TARGET_TRIALS_ATTR, trials)
 
     recovered = recover_interrupted(study_obj)
@@ -350,12 +391,19 @@ def run(
         )
         if recovered:
             print(f"trials {recovered} were interrupted; their designs are queued again")
+    # On a storage other machines may share, this run's quota is the study's target,
+    # not "remaining at start": the other workers' trials count too.
+    shared = storage is not None
     interrupted = False
     try:
         if remaining and workers == 1:
-            run_worker(study_obj, settings, remaining, timeout, progress, weights_dir=run_dir / "weights")
+            if shared:
+                claim = trial_claim(storage_url, storage_obj, study_name)
+                run_worker(study_obj, settings, None, timeout, progress, weights_dir=run_dir / "weights", claim=claim)
+            else:
+                run_worker(study_obj, settings, remaining, timeout, progress, weights_dir=run_dir / "weights")
         elif remaining:
-            _spawn_workers(storage_url, study_name, remaining, workers, timeout, progress, study_obj, run_dir / "weights")
+            _spawn_workers(storage_url, study_name, remaining, workers, timeout, progress, study_obj, run_dir / "weights", until_target=shared)
     except KeyboardInterrupt:
         interrupted = True
     frame, pareto, files = write_outputs(study_obj, settings, run_dir)
@@ -380,19 +428,27 @@ def join_study(
     progress: bool = True,
     prefix: str = "",
     weights_dir: Optional[Path] = None,
+    expect: Optional[dict[str, Any]] = None,
 ) -> None:
-    """``search worker``: run trials of an existing study with the settings stored in it."""
+    """``search worker``: run trials of an existing study with the settings stored in it.
+
+    ``expect`` holds settings the user stated (``device``, ``budget``, ``space``, ...;
+    see :func:`search._join.join_conflicts`); any that differs from the study's stops
+    the worker. Without ``max_trials`` it runs until the study reaches its target.
+    """
     storage_obj = open_storage(storage)
     settings = stored_settings(study, storage_obj)
+    conflicts = join_conflicts(settings, **(expect or {}))
+    if conflicts:
+        raise StudyError(f"study {study!r} was started with other settings ({'; '.join(conflicts)}); drop those options or fix them")
     study_obj = open_study(settings, study, storage_obj, trials=max_trials or DEFAULT_TRIALS, create=False)
-    if max_trials is None:
-        target = int(study_obj.user_attrs.get(TARGET_TRIALS_ATTR, DEFAULT_TRIALS))
-        max_trials = max(0, target - finished_count(study_obj))
-    run_worker(study_obj, settings, max_trials, timeout, progress, prefix, weights_dir)
+    claim = trial_claim(storage, storage_obj, study)
+    run_worker(study_obj, settings, max_trials, timeout, progress, prefix, weights_dir, claim=claim)
 
 
 def command_text(argv: list[str]) -> str:
-    return "search " + " ".join(shlex.quote(part) for part in argv)
+    """The command as typed, with any password in a URL masked (it is stored and shown)."""
+    return "search " + " ".join(shlex.quote(mask_url(part)) for part in argv)
 
 
 def summarize(result: RunResult, settings_metric: str, out: Any = None) -> str:

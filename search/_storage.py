@@ -4,27 +4,36 @@
 * ``runs/<study>/study.journal`` (Optuna's journal file) when ``--workers`` > 1, since
   SQLite serialises writers and several processes then fail with "database is locked";
 * ``--storage URL``: any Optuna storage (``postgresql://``, ``mysql://``, ``sqlite:///``),
-  which is how many machines share one study.
+  which is how many machines share one study. Database servers get Optuna's heartbeat
+  (a dead worker's trial is failed and retried) and calls that survive a short outage
+  (:mod:`search._reconnect`).
 
-Passwords in URLs are never printed: :func:`mask_url` replaces them.
+Passwords in URLs are never printed: :func:`mask_url` replaces them. A password can
+also come from ``PGPASSWORD``/``~/.pgpass`` (PostgreSQL) or ``GHOSTRNN_STORAGE_PASSWORD``.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import warnings
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import optuna
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
-from search._errors import UsageError
+from search._errors import StudyError, UsageError
+from search._reconnect import ReconnectingRDBStorage, Reconnector, first_line, retry_seconds_from_env
 
-
-class StudyError(Exception):
-    """A study that cannot be opened or resumed; one line with the fix."""
+PASSWORD_ENV = "GHOSTRNN_STORAGE_PASSWORD"
+HEARTBEAT_INTERVAL_ENV = "GHOSTRNN_HEARTBEAT_INTERVAL"
+HEARTBEAT_GRACE_ENV = "GHOSTRNN_HEARTBEAT_GRACE"
+DEFAULT_HEARTBEAT_INTERVAL = 10
+DEFAULT_HEARTBEAT_GRACE = 30
+CONNECT_TIMEOUT_SECONDS = 10
 
 
 def mask_url(url: str) -> str:
@@ -57,8 +66,83 @@ def _check_sqlite_file(path: Path) -> None:
         raise StudyError(f"{path} is not a readable study database ({error}); move it away or choose another --study") from None
 
 
-def open_storage(url: str, heartbeat: bool = False) -> BaseStorage:
-    """An Optuna storage for ``url`` (``journal:PATH`` selects a journal file)."""
+def _positive_int_env(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    if not text.strip().isdigit() or int(text) < 1:
+        raise UsageError(f"{name}={text!r} must be a whole number of seconds >= 1")
+    return int(text)
+
+
+def heartbeat_options() -> dict[str, Any]:
+    """Optuna's heartbeat settings, from ``GHOSTRNN_HEARTBEAT_INTERVAL`` / ``_GRACE``.
+
+    A worker that dies mid-trial stops beating; after the grace period the next
+    worker to start a trial (or to wait for one) fails it, and the callback queues
+    its design again, once.
+    """
+    interval = _positive_int_env(HEARTBEAT_INTERVAL_ENV, DEFAULT_HEARTBEAT_INTERVAL)
+    grace = _positive_int_env(HEARTBEAT_GRACE_ENV, max(DEFAULT_HEARTBEAT_GRACE, 2 * interval))
+    if grace <= interval:
+        raise UsageError(f"{HEARTBEAT_GRACE_ENV} ({grace} s) must be longer than {HEARTBEAT_INTERVAL_ENV} ({interval} s)")
+    return dict(
+        heartbeat_interval=interval,
+        grace_period=grace,
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+    )
+
+
+def is_shared_url(url: str) -> bool:
+    """A database server URL (PostgreSQL, MySQL, ...), as opposed to a local file."""
+    return not url.startswith(("journal:", "sqlite:"))
+
+
+def with_password_from_env(url: str) -> str:
+    """``url`` with the password of ``GHOSTRNN_STORAGE_PASSWORD`` when it has none.
+
+    PostgreSQL needs no help (libpq reads ``PGPASSWORD`` and ``~/.pgpass`` itself);
+    this serves MySQL and users who keep one variable for every server. The result
+    holds the secret: pass it to the engine only, never print or store it.
+    """
+    password = os.environ.get(PASSWORD_ENV)
+    if not password or not is_shared_url(url):
+        return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # a malformed URL is reported when the engine parses it
+        return url
+    if parsed.password is not None:
+        return url
+    return parsed.set(password=password).render_as_string(hide_password=False)
+
+
+def split_password(url: str) -> tuple[str, Optional[str]]:
+    """``(url without its password, the password)``: the password can then travel in
+    the environment of a child process instead of its (world-readable) command line."""
+    if not is_shared_url(url):
+        return url, None
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return url, None
+    if parsed.password is None:
+        return url, None
+    return parsed.set(password=None).render_as_string(hide_password=False), str(parsed.password)
+
+
+def open_storage(url: str, heartbeat: Optional[bool] = None) -> BaseStorage:
+    """An Optuna storage for ``url`` (``journal:PATH`` selects a journal file).
+
+    ``heartbeat`` defaults to on for database servers and off for local files: a
+    local SQLite or journal study recovers its interrupted trials from their process
+    ids (:func:`search._study.recover_interrupted`), which a remote worker's pid
+    cannot tell.
+    """
     if url.startswith("journal:"):
         path = Path(url[len("journal:") :])
         try:
@@ -68,24 +152,34 @@ def open_storage(url: str, heartbeat: bool = False) -> BaseStorage:
             raise StudyError(f"{path} is not a readable study journal ({error}); move it away or choose another --study") from None
     if url.startswith("sqlite:///"):
         _check_sqlite_file(Path(url[len("sqlite:///") :]))
-    options = {}
-    if heartbeat:
-        # A worker that dies mid-trial stops beating; another worker then fails the
-        # trial and retries its design once.
-        options = dict(
-            heartbeat_interval=10,
-            grace_period=30,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
-        )
+    if heartbeat is None:
+        heartbeat = is_shared_url(url)
+    reconnector = Reconnector(mask_url(url), retry_seconds_from_env())
     try:
-        return RDBStorage(url, engine_kwargs=_engine_options(url), **options)
-    except Exception as error:  # SQLAlchemy/driver errors: bad URL, unreachable server, missing driver
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise StudyError(f"cannot open storage {mask_url(url)}: {first_line}") from None
+        with warnings.catch_warnings():
+            # Heartbeat and retry callback are marked experimental; the warning says
+            # nothing a user can act on.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            options = heartbeat_options() if heartbeat else {}
+            storage = ReconnectingRDBStorage(with_password_from_env(url), engine_kwargs=_engine_options(url), **options)
+    except UsageError:
+        raise
+    except ImportError:
+        raise StudyError(
+            f"cannot open storage {mask_url(url)}: its database driver is not installed; "
+            "for PostgreSQL: pip install 'ghostrnn-search[postgres]'"
+        ) from None
+    except Exception as error:  # SQLAlchemy/driver errors: bad URL, unreachable server, wrong password
+        raise StudyError(f"cannot open storage {mask_url(url)}: {first_line(error)}") from None
+    storage.reconnector = reconnector
+    return storage
 
 
 def _engine_options(url: str) -> Optional[dict]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 60}}
-    # Dropped connections are detected before use and replaced.
-    return {"pool_pre_ping": True}
+    options: dict[str, Any] = {"pool_pre_ping": True}  # dead pooled connections are replaced before use
+    if url.startswith("postgresql"):
+        # An unreachable host fails in seconds instead of the TCP timeout (minutes).
+        options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    return options

@@ -8,6 +8,7 @@ and only a design that breaks none is trained. A design already trained in this 
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import platform
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import optuna
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 import dataclasses
@@ -26,6 +28,7 @@ from spaces import ArchConfig, DesignSpace, parse_space
 
 from search._settings import RunSettings
 from search._storage import StudyError
+from search._target import fail_stale_trials
 from search._trainer import ProxyResult
 
 SETTINGS_ATTR = "ghostrnn_settings"
@@ -273,13 +276,21 @@ class Objective:
         """A finished trial of the same design, waiting for one still being trained.
 
         Only earlier-numbered running trials are waited for, so two workers can never
-        wait on each other.
+        wait on each other. An earlier trial that has not written its design yet is
+        waited for too: it may be this design, and checking it later would let both
+        workers train it.
         """
         study = trial.study
+        heartbeat = is_heartbeat_enabled(study._storage)
         while True:
             running_earlier = False
             for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
-                if other.number == trial.number or other.user_attrs.get("design_key") != key:
+                if other.number == trial.number:
+                    continue
+                if other.user_attrs.get("design_key") is None and other.number < trial.number and other.state == TrialState.RUNNING:
+                    running_earlier = running_earlier or _may_still_write_design(other, heartbeat)
+                    continue
+                if other.user_attrs.get("design_key") != key:
                     continue
                 if other.state == TrialState.COMPLETE and other.user_attrs.get("trained"):
                     return other
@@ -288,6 +299,21 @@ class Objective:
             if not running_earlier:
                 return None
             time.sleep(self.wait_seconds)
+            # The trial waited for may belong to a dead worker: fail it once stale.
+            fail_stale_trials(study)
+
+
+# A live worker writes a trial's design within a second of starting it; one silent
+# for longer is dead (used where no heartbeat tells).
+SETUP_SECONDS = 60.0
+
+
+def _may_still_write_design(trial: FrozenTrial, heartbeat: bool) -> bool:
+    if heartbeat:
+        return True  # a dead worker's trial is failed by the heartbeat check
+    if trial.datetime_start is None:
+        return False
+    return (datetime.datetime.now() - trial.datetime_start).total_seconds() < SETUP_SECONDS
 
 
 def save_weights(weights_dir: Path, key: str, state_dict: dict[str, Any]) -> Path:
@@ -311,11 +337,14 @@ def recover_interrupted(study: optuna.Study) -> list[int]:
     """Fail this host's RUNNING trials whose process is gone and queue their designs again.
 
     A run stopped by Ctrl-C marks its trial failed itself; one killed outright leaves
-    it RUNNING forever. Each such design is retried once.
+    it RUNNING forever. Each such design is retried once. With Optuna's heartbeat
+    (database servers) dead trials are found by their silence instead, and retried by
+    its callback, which marks the copy with ``failed_trial``.
     """
     host = socket.gethostname()
     recovered = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    dead_candidates = [] if is_heartbeat_enabled(study._storage) else study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in dead_candidates:
         worker = trial.user_attrs.get("worker", "")
         worker_host, _, pid_text = worker.rpartition(":")
         if worker_host != host or not pid_text.isdigit() or _process_alive(int(pid_text)):
@@ -325,9 +354,11 @@ def recover_interrupted(study: optuna.Study) -> list[int]:
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
         recovered.append(trial.number)
-    retried = {t.system_attrs.get("retry_of") for t in study.get_trials(deepcopy=False)}
+    everything = study.get_trials(deepcopy=False)
+    retried = {t.system_attrs.get("retry_of") for t in everything} | {t.system_attrs.get("failed_trial") for t in everything}
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        if trial.number in retried or trial.system_attrs.get("retry_of") is not None or not trial.params:
+        is_retry = trial.system_attrs.get("retry_of") is not None or trial.system_attrs.get("failed_trial") is not None
+        if trial.number in retried or is_retry or not trial.params:
             continue
         study.enqueue_trial(trial.params, skip_if_exists=False)
         # Mark the queued copy so the design is retried only once.

@@ -208,7 +208,9 @@ def train_proxy(config: ArchConfig, data: Data, fidelity: Fidelity = Fidelity())
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(fidelity.threads)
     try:
-        return _train(config, data, fidelity)
+        # Seeding must not disturb the caller's random state (an Optuna sampler, a test).
+        with torch.random.fork_rng(devices=[]):
+            return _train(config, data, fidelity)
     finally:
         torch.set_num_threads(previous_threads)
 
