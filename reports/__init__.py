@@ -7,6 +7,7 @@ Example:
     1.0
 """
 
+from reports._export import MODEL_FORMAT, ExportedFiles, export_onnx, onnx_difference, read_model_yaml, write_export, write_model_yaml
 from reports._frames import COST_COLUMNS, DESIGN_COLUMNS, OBJECTIVE_COLUMNS, eligible_mask, pareto_frame, trial_row, trials_frame
 from reports._front import PICKS, ReferencePoint, hypervolume_history, objective_bounds, pick_index, reference_point
 from reports._html import ReportAnalysis, ReportInputs, analyze, render_report, write_report
@@ -18,6 +19,13 @@ from reports._table import format_table
 __all__ = [
     "COST_COLUMNS",
     "DESIGN_COLUMNS",
+    "MODEL_FORMAT",
+    "ExportedFiles",
+    "export_onnx",
+    "onnx_difference",
+    "read_model_yaml",
+    "write_export",
+    "write_model_yaml",
     "OBJECTIVE_COLUMNS",
     "PICKS",
     "Limit",

@@ -168,10 +168,8 @@ def front_figure(
     for limit in limits:
         if largest and limit.value > LIMIT_SPAN * largest:
             # A limit far beyond every design would squeeze all points into a corner:
-            # name it at the edge instead of drawing it.
-            figure.add_annotation(
-                x=1.0, xref="paper", y=1.0, yref="paper", text=f"{limit.label} \u2192", showarrow=False, xanchor="right", yanchor="top", font=dict(color=LIMIT_COLOR, size=11)
-            )
+            # it is named in the legend instead of drawn.
+            figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color=LIMIT_COLOR, dash="dash", width=1.5), name=f"{limit.label} (beyond the plot)", hoverinfo="skip"))
             continue
         figure.add_vline(x=limit.value * axis.scale, line=dict(color=LIMIT_COLOR, dash="dash", width=1.5))
         figure.add_annotation(
@@ -180,14 +178,14 @@ def front_figure(
         )
     if chance is not None and metric == "accuracy":
         figure.add_hline(y=100 * chance, line=dict(color=INFEASIBLE_COLOR, dash="dot", width=1))
-        figure.add_annotation(x=0.0, xref="paper", y=100 * chance, text=f"chance {100 * chance:.1f} %", showarrow=False, xanchor="left", yanchor="bottom", font=dict(color="#666", size=10))
+        figure.add_annotation(x=1.0, xref="paper", y=100 * chance, text=f"chance {100 * chance:.1f} %", showarrow=False, xanchor="right", yanchor="top", font=dict(color="#666", size=10))
     figure.update_layout(
         xaxis=dict(title=axis.title, type="log"),
         yaxis=dict(title=metric_label(metric)),
         template="plotly_white",
         height=HEIGHT,
         margin=MARGIN,
-        legend=dict(orientation="h", yanchor="top", y=-0.16, font=dict(size=11)),
+        legend=dict(orientation="h", yanchor="top", y=-0.16, font=dict(size=11), entrywidth=0.5, entrywidthmode="fraction"),
         hoverlabel=dict(align="left"),
     )
     return figure
@@ -266,9 +264,8 @@ def parallel_figure(frame: pd.DataFrame, metric: str, parameters: Sequence[str])
     """Parallel coordinates of the trained designs: searched parameters, costs, then the metric."""
     trained = frame[eligible_mask(frame)].dropna(subset=[metric])
     dimensions = [_dimension(trained[name], name) for name in parameters if name in trained]
-    for column in ("memory_bytes", "latency_ms", "macs"):
-        axis = AXES[column]
-        dimensions.append(dict(label=axis.title.split(" (")[0].replace("memory = flash + RAM", "memory KiB").replace("MACs per inference", "MMAC"), values=(trained[column].astype(float) * axis.scale).tolist()))
+    for column, label in (("memory_bytes", "memory KiB"), ("latency_ms", "latency ms"), ("macs", "MMAC")):
+        dimensions.append(dict(label=label, values=(trained[column].astype(float) * AXES[column].scale).tolist()))
     shown = [metric_display(metric, float(value)) for value in trained[metric]]
     dimensions.append(dict(label=metric_label(metric), values=shown))
     figure = go.Figure(

@@ -1,0 +1,295 @@
+"""``search export``: pick a trial of a run and write it out for a training repository.
+
+The chosen design's proxy-trained weights are loaded into ``spaces.build_model``,
+checked against the validation score the search recorded, and written with a
+``model.yaml`` (architecture, front end and normalisation, training recipe, costs on
+the device, provenance) and an ONNX graph checked against PyTorch.
+
+Example (after ``search run ... --out runs``):
+
+    >>> from search._report import open_run
+    >>> from search._export import export_run
+    >>> result = export_run(open_run("runs/kws-cortex-m7-100KB"), trial="best", pick="knee", to="exported")  # doctest: +SKIP
+    >>> result.files.model_yaml  # doctest: +SKIP
+    PosixPath('exported/model.yaml')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+from optuna.trial import FrozenTrial, TrialState
+
+from cost_models import DeviceProfile, analytic_cost, device_from_dict, list_devices, load_device
+from reports import PICKS, ExportedFiles, onnx_difference, pick_index, write_export
+from spaces import ArchConfig, build_model
+
+from search._errors import StudyError, UsageError
+from search._report import OpenedRun, tool_version
+from search._settings import RunSettings
+from search._storage import mask_url
+from search._study import limits_of
+from search._trainer import Fidelity
+
+# The exported weights must reproduce the validation score the search recorded.
+METRIC_TOLERANCE = 1e-6
+ONNX_TOLERANCE = 1e-5
+
+
+@dataclass
+class ExportResult:
+    """What ``search export`` wrote and checked."""
+
+    files: ExportedFiles
+    trial: int
+    design: str
+    metric_name: str
+    recorded_metric: float
+    recomputed_metric: Optional[float]
+    onnx_max_difference: Optional[float]
+    document: dict[str, Any]
+
+
+def select_trial(run: OpenedRun, trial: Union[str, int] = "best", pick: str = "accuracy") -> FrozenTrial:
+    """The trial ``--trial``/``--pick`` name, or a one-line error saying why it cannot be exported."""
+    if pick not in PICKS:
+        raise UsageError(f"unknown --pick {pick!r}; valid: {', '.join(PICKS)}")
+    trials = {t.number: t for t in run.study.get_trials(deepcopy=False)}
+    name = run.study.study_name
+    front_numbers = ", ".join(str(int(n)) for n in run.pareto["number"]) if len(run.pareto) else "none yet"
+    if str(trial) == "best":
+        if run.pareto.empty:
+            raise StudyError(f"study {name!r} has no feasible trained design yet; run more trials, or export one with --trial N")
+        number = int(run.pareto.loc[pick_index(run.pareto, run.objectives, pick), "number"])
+    else:
+        try:
+            number = int(str(trial))
+        except ValueError:
+            raise UsageError(f"--trial must be 'best' or a trial number, got {trial!r}") from None
+    if number not in trials:
+        span = f"trials 0-{max(trials)}" if trials else "no trials yet"
+        raise StudyError(f"trial {number} does not exist in study {name!r} ({span}); Pareto-optimal: {front_numbers}")
+    chosen = trials[number]
+    attrs = chosen.user_attrs
+    design = attrs.get("design", "?")
+    if chosen.state == TrialState.FAIL:
+        reason = attrs.get("train_reason") or "its process stopped or raised"
+        raise StudyError(f"trial {number} ({design}) failed ({reason}) and has no model to export; Pareto-optimal: {front_numbers}")
+    if chosen.state != TrialState.COMPLETE:
+        raise StudyError(f"trial {number} ({design}) is {chosen.state.name.lower()}, not finished; wait for it or pick another (Pareto-optimal: {front_numbers})")
+    if not attrs.get("feasible", False):
+        why = "; ".join(attrs.get("violations", [])) or "over a limit"
+        raise StudyError(f"trial {number} ({design}) is infeasible ({why}) and was never trained; Pareto-optimal: {front_numbers}")
+    if not attrs.get("trained", False):
+        raise StudyError(f"trial {number} ({design}) was not trained ({attrs.get('train_status', 'no result')}); Pareto-optimal: {front_numbers}")
+    return chosen
+
+
+def weights_path(run: OpenedRun, trial: FrozenTrial) -> Path:
+    """Where the trial's proxy-trained weights are (the run folder wins over the stored path)."""
+    candidates = []
+    if run.run_dir is not None and trial.user_attrs.get("design_key"):
+        candidates.append(run.run_dir / "weights" / f"{trial.user_attrs['design_key']}.pt")
+    if trial.user_attrs.get("weights"):
+        candidates.append(Path(trial.user_attrs["weights"]))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    shown = ", ".join(str(c) for c in candidates) or "none recorded"
+    raise StudyError(
+        f"the proxy-trained weights of trial {trial.number} are missing ({shown}); they stay on the machine that trained "
+        "them: export there, or copy its runs/<study>/weights folder here"
+    )
+
+
+def _device_section(settings: RunSettings, device: DeviceProfile, directory: Path) -> tuple[str, dict[str, Any]]:
+    """How to name the device on a command line: a shipped profile by name, else a device.yaml beside."""
+    if device.name in list_devices() and load_device(device.name).to_dict() == device.to_dict():
+        return device.name, {"name": device.name, "profile": device.name}
+    import yaml
+
+    path = directory / "device.yaml"
+    path.write_text(yaml.safe_dump(settings.device, sort_keys=False), encoding="utf-8")
+    return str(path), {"name": device.name, "profile": "device.yaml"}
+
+
+def _cost_command(device_arg: str, settings: RunSettings) -> str:
+    parts = ["search", "cost", "--config", "model.yaml", "--device", device_arg]
+    if settings.budget_bytes is not None:
+        parts += ["--budget", str(settings.budget_bytes)]
+    if settings.ram_budget_bytes is not None:
+        parts += ["--ram-budget", str(settings.ram_budget_bytes)]
+    if settings.latency_budget_ms is not None:
+        parts += ["--latency-budget", repr(settings.latency_budget_ms)]
+    return " ".join(parts + ["--json"])
+
+
+def _load_data(settings: RunSettings, progress: bool):
+    from search._evaluate import load_task_data
+
+    return load_task_data(settings, progress=progress)
+
+
+def _features_section(config: ArchConfig, data: Any) -> dict[str, Any]:
+    front = config.front_end
+    section: dict[str, Any] = {
+        "name": front.name,
+        "dims": front.dims,
+        "sample_rate": front.sample_rate,
+        "window_samples": front.window_samples,
+        "hop_samples": front.hop_samples,
+    }
+    if config.task == "kws":
+        section["frames"] = config.frames
+        section["computed_by"] = "search._features.compute_features(waveforms, name)"
+        section["input"] = "(features - mean) / std, shape [batch, frames, dims]"
+    else:
+        section["computed_by"] = "search._se_data.log_magnitude(waveforms)"
+        section["input"] = "(log magnitudes - mean) / std, shape [batch, frames, bins]; the model outputs a [0, 1] mask"
+    section["normalization"] = {"mean": [round(float(v), 7) for v in data.mean], "std": [round(float(v), 7) for v in data.std]}
+    return section
+
+
+def _training_section(settings: RunSettings, trial: FrozenTrial, data: Any) -> dict[str, Any]:
+    fidelity = Fidelity.from_dict(trial.user_attrs.get("fidelity") or settings.fidelity)
+    recipe = fidelity.to_dict()
+    recipe["batch_size"] = fidelity.batch_size_for(settings.task)
+    recipe["optimizer"] = "adam"
+    recipe["loss"] = "cross_entropy" if settings.task == "kws" else "negative SI-SNR of the resynthesised estimate"
+    source = {"task": settings.task, "seed": settings.seed, "data_dir": settings.data_dir, "utterances_per_class": settings.utterances_per_class}
+    if settings.task == "kws":
+        source["description"] = data.source
+        source["classes"] = list(data.class_names)
+    attrs = trial.user_attrs
+    result = {
+        "metric_name": settings.metric_name,
+        "validation_metric": attrs.get("metric"),
+        "status": attrs.get("train_status"),
+        "seconds": attrs.get("train_seconds"),
+        "curve": attrs.get("curve", []),
+    }
+    return {"recipe": recipe, "data": source, "proxy_result": result, "full_training": "search train model.yaml --epochs N"}
+
+
+def _example_input(config: ArchConfig, data: Any) -> torch.Tensor:
+    """A real input of the validation split (batch 2), fixing the ONNX graph's frame count."""
+    split = data.validation
+    inputs = split.features if config.task == "kws" else split.inputs
+    return inputs[:2].clone()
+
+
+def _recompute_metric(model: torch.nn.Module, data: Any, task: str) -> float:
+    from search._trainer import evaluate_kws, evaluate_se
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # proxy training evaluated on one thread; keep the same arithmetic
+    try:
+        return evaluate_kws(model, data.validation) if task == "kws" else evaluate_se(model, data.validation)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def export_run(
+    run: OpenedRun,
+    trial: Union[str, int] = "best",
+    pick: str = "accuracy",
+    to: Union[str, Path, None] = None,
+    onnx: bool = True,
+    progress: bool = True,
+) -> ExportResult:
+    """Export one trial of ``run`` to ``to`` (default ``exported/<study>-trial<N>``)."""
+    chosen = select_trial(run, trial, pick)
+    settings = run.settings
+    attrs = chosen.user_attrs
+    config = ArchConfig.from_dict(attrs["config"])
+    path = weights_path(run, chosen)
+    state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    model = build_model(config)
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as error:
+        raise StudyError(f"the weights in {path} do not fit trial {chosen.number}'s design ({str(error).splitlines()[0]})") from None
+    model.eval()
+    directory = Path(to) if to is not None else Path("exported") / f"{run.study.study_name}-trial{chosen.number}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create {directory} ({error.strerror}); pass a writable --to") from None
+
+    data = _load_data(settings, progress)
+    recomputed = _recompute_metric(model, data, settings.task)
+    device = device_from_dict(settings.device, origin=f"device {settings.device.get('name')}")
+    device_arg, device_section = _device_section(settings, device, directory)
+    cost = analytic_cost(config, device, limits_of(settings)).to_dict()
+    cost.pop("config")
+    limits = {"budget_bytes": settings.budget_bytes, "ram_budget_bytes": settings.ram_budget_bytes, "latency_budget_ms": settings.latency_budget_ms}
+    example = _example_input(config, data)
+    document: dict[str, Any] = {
+        "architecture": config.to_dict(),
+        "design": config.describe(),
+        "features": _features_section(config, data),
+        "training": _training_section(settings, chosen, data),
+        "cost": {"device": device_section, "limits": limits, "command": _cost_command(device_arg, settings), **cost},
+        "files": {"weights": "weights.pt", "onnx": "model.onnx" if onnx else None},
+        "onnx": {
+            "input": "features",
+            "output": "output",
+            "input_shape": ["batch", int(example.shape[1]), int(example.shape[2])],
+            "note": "the time loop is unrolled: the graph takes exactly this many frames",
+        }
+        if onnx
+        else None,
+        "provenance": {
+            "study": run.study.study_name,
+            "storage": mask_url(run.storage_url),
+            "run_dir": str(run.run_dir.resolve()) if run.run_dir is not None else None,
+            "trial": chosen.number,
+            "selected_by": f"--trial {trial}" + (f" --pick {pick}" if str(trial) == "best" else ""),
+            "duplicate_of": attrs.get("duplicate_of"),
+            "design_key": attrs.get("design_key"),
+            "weights_source": str(path.resolve()),
+            "search_command": settings.command,
+            "exported_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "tool": f"ghostrnn-search {tool_version()}",
+            "versions": attrs.get("versions", {}),
+        },
+    }
+    files = write_export(directory, document, model.state_dict(), model if onnx else None, example if onnx else None)
+    difference = onnx_difference(files.onnx, model, example) if files.onnx is not None else None
+    if difference is not None and difference > ONNX_TOLERANCE:
+        raise StudyError(f"ONNX Runtime differs from PyTorch by {difference:.3g} (> {ONNX_TOLERANCE:g}) on trial {chosen.number}; model.onnx is not trustworthy")
+    return ExportResult(
+        files=files,
+        trial=chosen.number,
+        design=config.describe(),
+        metric_name=settings.metric_name,
+        recorded_metric=float(attrs["metric"]),
+        recomputed_metric=recomputed,
+        onnx_max_difference=difference,
+        document=document,
+    )
+
+
+def export_summary(result: ExportResult) -> str:
+    """What ``search export`` prints."""
+    metric = result.metric_name
+    shown = (lambda v: f"{100 * v:.2f} % accuracy") if metric == "accuracy" else (lambda v: f"{v:.2f} dB SI-SNRi")
+    same = result.recomputed_metric is not None and abs(result.recomputed_metric - result.recorded_metric) <= METRIC_TOLERANCE
+    lines = [
+        f"exported trial {result.trial}: {result.design}",
+        f"  validation {shown(result.recorded_metric)} (proxy training)"
+        + (", reproduced by the exported weights" if same else f"; the exported weights give {shown(result.recomputed_metric or 0.0)}"),
+    ]
+    cost = result.document["cost"]
+    lines.append(f"  {cost['memory_bytes']:,} bytes memory, {cost['latency_ms']:.3f} ms on {cost['device']['name']}, {cost['macs']:,} MACs")
+    for path in (result.files.model_yaml, result.files.weights, result.files.onnx):
+        if path is not None:
+            lines.append(f"wrote {path}")
+    if result.onnx_max_difference is not None:
+        lines.append(f"  ONNX Runtime matches PyTorch within {result.onnx_max_difference:.2g}")
+    lines.append(f"\nnext: search train {result.files.model_yaml} --epochs 20   (full-fidelity training of this design)")
+    return "\n".join(lines)
