@@ -29,6 +29,7 @@ from reports._table import format_table
 from spaces import ACTIVATIONS, CELLS, CHEAP_OPS, FEATURE_FRONT_ENDS, TASKS, ArchConfig, SpaceError, list_spaces, load_config, load_space
 
 from search._cli_measure import add_calibrate, add_measure_option, measure_for_cost, measured_fields, print_measured
+from search._cli_reports import add_export, add_report, add_show, add_train
 from search._errors import DataError, UsageError
 from search._storage import StudyError
 from search._study import SAMPLERS
@@ -325,7 +326,7 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         command=command_text(args.argv),
     )
-    print(summarize(result, result.trials.columns[result.trials.columns.isin(["accuracy", "si_snri_db"])][0]))
+    print(summarize(result))
     return 0
 
 
@@ -391,7 +392,18 @@ def _worker(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- entry point
 
-COMMANDS: list[Callable[[Any], None]] = [_add_devices, _add_spaces, _add_cost, _add_run, _add_worker, add_calibrate]
+COMMANDS: list[Callable[[Any], None]] = [
+    _add_devices,
+    _add_spaces,
+    _add_cost,
+    _add_run,
+    _add_worker,
+    add_calibrate,
+    add_report,
+    add_show,
+    add_export,
+    add_train,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -61,6 +61,7 @@ class RunResult:
     run_dir: Optional[Path]
     trials: pd.DataFrame
     pareto: pd.DataFrame
+    metric_name: str  # the trials/pareto column of the task metric: accuracy or si_snri_db
     files: list[Path] = field(default_factory=list)
 
 
@@ -407,7 +408,7 @@ def run(
     except KeyboardInterrupt:
         interrupted = True
     frame, pareto, files = write_outputs(study_obj, settings, run_dir)
-    result = RunResult(study=study_obj, run_dir=run_dir, trials=frame, pareto=pareto, files=files)
+    result = RunResult(study=study_obj, run_dir=run_dir, trials=frame, pareto=pareto, metric_name=settings.metric_name, files=files)
     if interrupted:
         if progress:
             print(f"\ninterrupted after {finished_count(study_obj)} of {trials} trials; run the same command to resume")
@@ -451,9 +452,9 @@ def command_text(argv: list[str]) -> str:
     return "search " + " ".join(shlex.quote(mask_url(part)) for part in argv)
 
 
-def summarize(result: RunResult, settings_metric: str, out: Any = None) -> str:
+def summarize(result: RunResult) -> str:
     """The end-of-run text: the Pareto table, the files and the next command."""
-    lines = ["", "Pareto-optimal feasible designs:", pareto_table_text(result.pareto, settings_metric), ""]
+    lines = ["", "Pareto-optimal feasible designs:", pareto_table_text(result.pareto, result.metric_name), ""]
     lines += [f"wrote {path}" for path in result.files]
     if not result.pareto.empty and result.run_dir is not None:
         lines.append(f"\nnext: search export {shlex.quote(str(result.run_dir))} --trial best --to exported/")
