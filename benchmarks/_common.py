@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import platform
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
@@ -97,8 +97,6 @@ def run_jobs(jobs: list[Job], workers: int, on_result: Optional[Callable[[int, d
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {pool.submit(run_job, job): index for index, job in enumerate(jobs)}
-        from concurrent.futures import as_completed
-
         for future in as_completed(futures):
             index = futures[future]
             results[index] = future.result()

@@ -168,18 +168,18 @@ def tool_version() -> str:
         return "unknown"
 
 
-def report_inputs(run: OpenedRun) -> ReportInputs:
-    """The plain data the HTML report is drawn from."""
+def report_inputs(run: OpenedRun, importances: bool = True) -> ReportInputs:
+    """The plain data the HTML report is drawn from (``importances=False`` skips the slow part)."""
     # Optuna logs every in-memory scratch study it creates at INFO.
     logging.getLogger("optuna").setLevel(logging.WARNING)
-    importances, note = param_importances(run.study, run.settings)
+    values, note = param_importances(run.study, run.settings) if importances else ({}, "not computed")
     return ReportInputs(
         frame=run.frame,
         objectives=run.objectives,
         metric_name=run.settings.metric_name,
         settings=_settings_dict(run.settings),
         study_name=run.study.study_name,
-        importances=importances,
+        importances=values,
         importance_note=note,
         importance_evaluator=IMPORTANCE_EVALUATOR,
         storage=mask_url(run.storage_url),

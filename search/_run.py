@@ -133,12 +133,13 @@ def build_settings(
     return settings, design_space, profile
 
 
-def check_space_fits(space: DesignSpace, settings: RunSettings, device: DeviceProfile) -> int:
-    """Number of feasible designs; an error naming the smallest design when there is none."""
+def check_space_fits(space: DesignSpace, settings: RunSettings, device: DeviceProfile) -> tuple[int, int]:
+    """Feasible and distinct designs of the space; an error naming the smallest design when none fits."""
     limits = limits_of(settings)
     smallest = None
-    feasible = 0
+    feasible = distinct = 0
     for config in space.enumerate():
+        distinct += 1
         cost = analytic_cost(config, device, limits)
         if cost.fits:
             feasible += 1
@@ -150,7 +151,7 @@ def check_space_fits(space: DesignSpace, settings: RunSettings, device: DevicePr
             f"no design of space {space.name!r} fits: the smallest, {smallest.config.describe()}, needs "
             f"{format_size(smallest.memory_bytes)} ({'; '.join(smallest.violations)}); raise the budget or use a smaller space"
         )
-    return feasible
+    return feasible, distinct
 
 
 def _prepare_run_dir(out: Union[str, Path], study_name: str) -> Path:
@@ -370,7 +371,7 @@ def run(
         latency_model=latency_model,
         command=command or _python_call_text(device, budget),
     )
-    feasible = check_space_fits(design_space, settings, profile)
+    feasible, distinct = check_space_fits(design_space, settings, profile)
     study_name = study or default_study_name(task, profile, None if budget is None else str(budget))
     run_dir = _prepare_run_dir(out, study_name)
     storage_url = storage or local_storage_url(run_dir, workers)
@@ -387,7 +388,7 @@ def run(
     if progress:
         print(
             f"study {study_name!r} in {mask_url(storage_url)}: {done} of {trials} trials done, {remaining} to run; "
-            f"{feasible} of {design_space.size()} designs of space {design_space.name!r} fit {profile.name}"
+            f"{feasible} of {distinct} distinct designs of space {design_space.name!r} fit {profile.name}"
             + (f" within {format_size(settings.budget_bytes)}" if settings.budget_bytes else "")
         )
         if recovered:
