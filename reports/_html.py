@@ -4,17 +4,16 @@ plotly.js is embedded once in the page (no CDN), every figure is a ``div.plot``,
 the table of Pareto-optimal designs sorts on a click on its header with a few lines of
 plain JavaScript. The page needs nothing but a browser.
 
-Example:
-    >>> from reports import ReportInputs, render_report
-    >>> frame = pd.DataFrame()  # a real call passes search's trials table
-    >>> isinstance(render_report, object)
-    True
-
-A real report (see ``search report RUN_DIR``)::
-
-    inputs = ReportInputs(frame=frame, objectives={"accuracy": "maximize", "memory_bytes": "minimize"},
-                          metric_name="accuracy", settings=settings_dict, study_name="kws-cortex-m7-100KB")
-    write_report(inputs, "report.html")
+Example (``search report`` passes the trials table of a real study):
+    >>> from reports import ReportInputs, render_report, trial_row
+    >>> attrs = {"config": {"cell": "gru", "layers": 1, "hidden": 16, "ghost_ratio": 2.0}, "design": "gru 1x16 r2",
+    ...          "feasible": True, "trained": True, "metric": 0.5, "cost": {"params": 892, "macs": 31160,
+    ...          "flash_bytes": 1024, "ram_bytes": 228, "memory_bytes": 1252, "latency_ms": 0.92, "realtime_ms": 980.0}}
+    >>> frame = pd.DataFrame([trial_row(0, "COMPLETE", attrs)]).rename(columns={"metric": "accuracy"})
+    >>> page = render_report(ReportInputs(frame=frame, objectives={"accuracy": "maximize", "memory_bytes": "minimize"},
+    ...                                   metric_name="accuracy", settings={"task": "kws"}, study_name="demo"))
+    >>> page.count('<figure class="plot"'), 'data-trial="0"' in page
+    (6, True)
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from cost_models import format_size
 from reports._frames import DESIGN_COLUMNS, pareto_frame
 from reports._front import hypervolume_history, objective_bounds, pick_index, reference_point
 from reports._plots import Limit, front_figure, hypervolume_figure, importance_figure, parallel_figure
-from reports._summary import RAW_COLUMNS, format_duration, generated_now, metric_label, pareto_rows, run_facts
+from reports._summary import RAW_COLUMNS, generated_now, metric_label, pareto_rows, run_facts
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -57,6 +56,7 @@ class ReportInputs:
     importances: dict[str, dict[str, float]] = field(default_factory=dict)
     importance_note: str = ""
     importance_evaluator: str = "PED-ANOVA"
+    pareto: Optional[pd.DataFrame] = None
     storage: str = ""
     run_dir: str = ""
     tool_version: str = ""
@@ -86,7 +86,7 @@ def latency_limit_ms(settings: dict[str, Any], frame: pd.DataFrame) -> Optional[
 def analyze(inputs: ReportInputs) -> ReportAnalysis:
     """Front, knee, hypervolume history and limit lines of a run."""
     frame, settings = inputs.frame, inputs.settings
-    pareto = pareto_frame(frame, inputs.objectives)
+    pareto = inputs.pareto if inputs.pareto is not None else pareto_frame(frame, inputs.objectives)
     knee = int(pareto.loc[pick_index(pareto, inputs.objectives, "knee"), "number"]) if len(pareto) else None
     device = settings.get("device", {})
     classes = settings.get("space", {}).get("classes", 12) if inputs.metric_name == "accuracy" else None
@@ -105,7 +105,7 @@ def analyze(inputs: ReportInputs) -> ReportAnalysis:
     if device.get("sram"):
         # Memory is flash + RAM, so no design can exceed what the device holds in total.
         total = device["sram"] + device.get("flash", 0)
-        limits["memory_bytes"].append(Limit(total, f"{device.get('name', 'device')} flash + SRAM {format_size(total)}"))
+        limits["memory_bytes"].append(Limit(total, f"device total {format_size(total)}"))
     if latency is not None:
         kind = "latency budget" if settings.get("latency_budget_ms") is not None else "real time"
         limits["latency_ms"].append(Limit(latency, f"{kind} {latency:g} ms"))
@@ -196,6 +196,8 @@ code { background: #f3f3f3; padding: 1px 4px; border-radius: 3px; word-break: br
 .plot figcaption { font-weight: 600; font-size: 0.95em; padding: 2px 8px; }
 table.sortable { border-collapse: collapse; font-size: 0.9em; margin-top: 8px; }
 table.sortable th, table.sortable td { padding: 4px 10px; border-bottom: 1px solid #e5e5e5; }
+table.sortable th[data-type="number"] { text-align: right; }
+table.sortable th[data-type="text"] { text-align: left; }
 table.sortable th { cursor: pointer; background: #f6f6f6; user-select: none; white-space: nowrap; position: sticky; top: 0; }
 table.sortable th[aria-sort="ascending"]::after { content: " \\25B2"; }
 table.sortable th[aria-sort="descending"]::after { content: " \\25BC"; }
@@ -279,8 +281,9 @@ def render_report(inputs: ReportInputs) -> str:
 {_header(inputs, analysis)}
 <h2>Pareto fronts</h2>
 <p class="note">Each point is a design. Blue: GhostRNN (ghost ratio r &gt; 1), orange diamonds: the plain GRU/LSTM baseline (r = 1);
-lines: the best {html.escape(metric_label(metric))} reached at each cost by each family. Ringed: optimal over all objectives of the run;
-star: the knee. Grey crosses: designs over a limit, costed but never trained. Red dashed lines: budget and device limits.
+lines: the best {html.escape(metric_label(metric))} reached at each cost by each family. Ringed: Pareto-optimal over all objectives of the run;
+star: the knee. Grey crosses: designs over a limit, costed but never trained. Red dashed lines: budget and device limits
+(a limit far beyond every design is only named in the legend, with an arrow).
 Hover over a point for its full design and costs.</p>
 <div class="grid">
 {fronts[0]}

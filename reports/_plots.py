@@ -10,7 +10,7 @@ Example:
     ...     "state": "COMPLETE", "duplicate_of": None, "baseline": [True, False]})
     >>> figure = front_figure(frame, "accuracy", "memory_bytes", pareto_numbers={1})
     >>> [trace.name for trace in figure.data]
-    ['plain GRU/LSTM (r = 1)', 'GhostRNN (r > 1)', 'GhostRNN front', 'plain GRU/LSTM front', 'Pareto-optimal (all objectives)']
+    ['plain GRU/LSTM (r = 1)', 'GhostRNN (r > 1)', 'GhostRNN front', 'plain GRU/LSTM front', 'Pareto-optimal']
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def front_figure(
         )
     pareto = trained[trained["number"].isin(set(pareto_numbers))]
     figure.add_trace(
-        _marker_trace(pareto, metric, column, axis, "Pareto-optimal (all objectives)", dict(color="rgba(0,0,0,0)", size=15, line=dict(color=PARETO_COLOR, width=2)))
+        _marker_trace(pareto, metric, column, axis, "Pareto-optimal", dict(color="rgba(0,0,0,0)", size=15, line=dict(color=PARETO_COLOR, width=2)))
     )
     knee = trained[trained["number"] == knee_number] if knee_number is not None else trained.iloc[0:0]
     if len(knee):
@@ -169,7 +169,7 @@ def front_figure(
         if largest and limit.value > LIMIT_SPAN * largest:
             # A limit far beyond every design would squeeze all points into a corner:
             # it is named in the legend instead of drawn.
-            figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color=LIMIT_COLOR, dash="dash", width=1.5), name=f"{limit.label} (beyond the plot)", hoverinfo="skip"))
+            figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color=LIMIT_COLOR, dash="dash", width=1.5), name=f"{limit.label} \u2192", hoverinfo="skip"))
             continue
         figure.add_vline(x=limit.value * axis.scale, line=dict(color=LIMIT_COLOR, dash="dash", width=1.5))
         figure.add_annotation(

@@ -289,6 +289,12 @@ def _add_run(commands: Any) -> None:
     fidelity.add_argument("--max-trial-seconds", type=_positive_float, default=defaults.max_seconds, help="training time limit per trial")
     fidelity.add_argument("--utterances-per-class", type=_positive_int, help="size of the synthetic corpus")
     fidelity.add_argument("--data-dir", help="a local Speech Commands copy instead of the synthetic corpus")
+    from search._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS
+
+    promotion = parser.add_argument_group("promotion (second stage: the proxy front re-trained longer; off by default)")
+    promotion.add_argument("--promote", type=_positive_int, metavar="K", help="re-train up to K designs of (and near) the proxy front after the trials")
+    promotion.add_argument("--promote-epochs", type=_positive_int, default=DEFAULT_PROMOTE_EPOCHS, metavar="N", help=f"epochs per promoted run (default {DEFAULT_PROMOTE_EPOCHS})")
+    promotion.add_argument("--promote-seeds", type=_positive_int, default=DEFAULT_PROMOTE_SEEDS, metavar="S", help=f"seeds per promoted design (default {DEFAULT_PROMOTE_SEEDS})")
     parser.add_argument("--out", default="runs", help="directory for run folders (default runs/)")
     parser.add_argument("--study", help="study name (default <task>-<device>-<budget>); the same name resumes")
     parser.add_argument("--storage", help="an Optuna storage URL shared by several machines (e.g. postgresql://user@host/db)")
@@ -325,6 +331,9 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
         command=command_text(args.argv),
+        promote=args.promote or 0,
+        promote_epochs=args.promote_epochs,
+        promote_seeds=args.promote_seeds,
     )
     print(summarize(result))
     return 0

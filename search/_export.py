@@ -233,7 +233,7 @@ def export_run(
         "design": config.describe(),
         "features": _features_section(config, data),
         "training": _training_section(settings, chosen, data),
-        "cost": {"device": device_section, "limits": limits, "command": _cost_command(device_arg, settings), **cost},
+        "cost": {"profile": device_section["profile"], "limits": limits, "command": _cost_command(device_arg, settings), **cost},
         "files": {"weights": "weights.pt", "onnx": "model.onnx" if onnx else None},
         "onnx": {
             "input": "features",
@@ -285,7 +285,7 @@ def export_summary(result: ExportResult) -> str:
         + (", reproduced by the exported weights" if same else f"; the exported weights give {shown(result.recomputed_metric or 0.0)}"),
     ]
     cost = result.document["cost"]
-    lines.append(f"  {cost['memory_bytes']:,} bytes memory, {cost['latency_ms']:.3f} ms on {cost['device']['name']}, {cost['macs']:,} MACs")
+    lines.append(f"  {cost['memory_bytes']:,} bytes memory, {cost['latency_ms']:.3f} ms on {cost['device']}, {cost['macs']:,} MACs")
     for path in (result.files.model_yaml, result.files.weights, result.files.onnx):
         if path is not None:
             lines.append(f"wrote {path}")

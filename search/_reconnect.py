@@ -128,9 +128,9 @@ class Reconnector:
                 pause = min(2 * pause, MAX_PAUSE_SECONDS)
 
 
-# The RDBStorage methods a worker calls while it runs; each is one short transaction,
-# so repeating it after a dropped connection is safe (a write whose commit was lost is
-# simply written again).
+# The RDBStorage methods a worker calls while it runs. Each is one short transaction,
+# so repeating it after a dropped connection writes the same value again; the one
+# exception, a trial created twice, is handled by ReconnectingRDBStorage's stale check.
 _RETRIED_METHODS = (
     "create_new_study",
     "delete_study",
@@ -155,7 +155,11 @@ _RETRIED_METHODS = (
     "get_trial",
     "get_all_trials",
     "get_best_trial",
-    "_get_stale_trial_ids",
+    # Optuna's cache in front of an RDB storage calls these internal ones directly.
+    "_create_new_trial",
+    "_get_best_trial_id",
+    "_get_trials",
+    "_set_trial_param",
 )
 
 
@@ -167,6 +171,44 @@ class ReconnectingRDBStorage(RDBStorage):
     """
 
     reconnector: Reconnector
+    # Trial id -> when this process first saw it running without a heartbeat.
+    _silent_since: dict[int, float]
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        """Optuna's stale trials, plus running trials that never beat at all.
+
+        A trial whose creation was committed just as the connection dropped is created
+        again by the retried call; the first copy stays RUNNING with no worker and no
+        heartbeat, and Optuna's check (which only compares heartbeats) never fails it.
+        Such a trial is failed once this process has seen it silent for the grace
+        period, timed by this process's own clock so that no two machines' clocks or
+        time zones are compared.
+        """
+        stale = self.reconnector.call(RDBStorage._get_stale_trial_ids, self, study_id)
+        silent = self.reconnector.call(self._never_beaten_trial_ids, study_id)
+        now = time.monotonic()
+        seen = getattr(self, "_silent_since", {})
+        self._silent_since = {trial_id: seen.get(trial_id, now) for trial_id in silent}
+        grace = self.grace_period if self.grace_period is not None else 2 * (self.heartbeat_interval or 1)
+        orphans = [trial_id for trial_id, since in self._silent_since.items() if now - since > grace and trial_id not in stale]
+        return stale + orphans
+
+    def _never_beaten_trial_ids(self, study_id: int) -> list[int]:
+        from optuna.storages._rdb import models
+        from optuna.trial import TrialState
+
+        session = self.scoped_session()
+        try:
+            rows = (
+                session.query(models.TrialModel.trial_id)
+                .outerjoin(models.TrialHeartbeatModel, models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id)
+                .filter(models.TrialModel.study_id == study_id, models.TrialModel.state == TrialState.RUNNING)
+                .filter(models.TrialHeartbeatModel.trial_heartbeat_id.is_(None))
+                .all()
+            )
+        finally:
+            session.close()
+        return [row[0] for row in rows]
 
     def record_heartbeat(self, trial_id: int) -> None:
         # Runs in Optuna's heartbeat thread: an exception there would print a

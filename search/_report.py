@@ -64,9 +64,18 @@ def objective_columns(settings: RunSettings) -> dict[str, str]:
 
 
 def study_tables(study: optuna.Study, settings: RunSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The trials table (metric column named after the task metric) and its front."""
-    frame = trials_frame(study.get_trials(deepcopy=False)).rename(columns={"metric": settings.metric_name})
-    return frame, pareto_frame(frame, objective_columns(settings))
+    """The trials table (metric column named after the task metric) and its front.
+
+    The same tables ``search run`` writes to trials.csv and pareto.csv: after a
+    promotion the front holds the promoted designs only, with their longer-trained metric.
+    """
+    from search._promote import with_promotions
+
+    trials = study.get_trials(deepcopy=False)
+    frame, promoted = with_promotions(trials_frame(trials), trials, study.user_attrs)
+    frame = frame.rename(columns={"metric": settings.metric_name, "proxy_metric": f"proxy_{settings.metric_name}"})
+    pareto = pareto_frame(frame[promoted] if promoted.any() else frame, objective_columns(settings))
+    return frame, pareto
 
 
 def _storage_of_run_dir(run_dir: Path) -> str:
@@ -185,6 +194,7 @@ def report_inputs(run: OpenedRun, importances: bool = True) -> ReportInputs:
         storage=mask_url(run.storage_url),
         run_dir=str(run.run_dir) if run.run_dir is not None else "",
         tool_version=tool_version(),
+        pareto=run.pareto,
     )
 
 
@@ -206,8 +216,16 @@ def write_run_report(run: OpenedRun, out: Union[str, Path, None] = None) -> Path
         raise UsageError(f"cannot write the report to {out} ({error.strerror}); pass a writable --out") from None
 
 
-def write_study_report(study: optuna.Study, settings: RunSettings, run_dir: Path, storage_url: str = "") -> Path:
+def write_study_report(
+    study: optuna.Study,
+    settings: RunSettings,
+    run_dir: Path,
+    frame: Optional[pd.DataFrame] = None,
+    pareto: Optional[pd.DataFrame] = None,
+    storage_url: str = "",
+) -> Path:
     """The report at the end of ``search run``: ``<run dir>/report.html``."""
-    frame, pareto = study_tables(study, settings)
+    if frame is None or pareto is None:
+        frame, pareto = study_tables(study, settings)
     run = OpenedRun(study=study, settings=settings, storage_url=storage_url, run_dir=run_dir, frame=frame, pareto=pareto)
     return write_run_report(run)

@@ -30,17 +30,21 @@ from spaces import DesignSpace, load_space
 from search._errors import UsageError
 from search._settings import RunSettings, parse_objectives
 from search._join import join_conflicts
+from search._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, PromotionPlan, promote as promote_front, with_promotions
 from search._reconnect import lost_error
 from search._storage import PASSWORD_ENV, StudyError, local_storage_url, mask_url, open_storage, split_password
 from search._study import (
     SAMPLERS,
     Objective,
     baseline_designs,
+    create_sampler,
     finished_count,
     limits_of,
     open_study,
+    parse_space_dict,
     recover_interrupted,
     stored_settings,
+    worker_seed,
 )
 from search._target import TrialClaim, run_to_target, trial_claim
 from search._trainer import Fidelity
@@ -285,18 +289,24 @@ def _spawn_workers(
 
 
 def write_outputs(study: optuna.Study, settings: RunSettings, run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
-    frame = trials_frame(study.get_trials(deepcopy=False))
-    frame = frame.rename(columns={"metric": settings.metric_name})
+    trials = study.get_trials(deepcopy=False)
+    frame, promoted = with_promotions(trials_frame(trials), trials, study.user_attrs)
+    frame = frame.rename(columns={"metric": settings.metric_name, "proxy_metric": f"proxy_{settings.metric_name}"})
     objectives = {
         (settings.metric_name if name == "metric" else OBJECTIVE_COLUMNS[name]): direction
         for name, direction in zip(settings.objectives, settings.directions)
     }
-    pareto = pareto_frame(frame, objectives)
+    # After a promotion the front holds promoted designs only: their metric comes from
+    # longer training and is not comparable with a proxy's.
+    pareto = pareto_frame(frame[promoted] if promoted.any() else frame, objectives)
     files = []
     for name, table in (("trials.csv", frame), ("pareto.csv", pareto)):
         path = run_dir / name
         table.to_csv(path, index=False)
         files.append(path)
+    from search._report import write_study_report  # plotly is imported only when a run ends
+
+    files.append(write_study_report(study, settings, run_dir, frame, pareto))
     return frame, pareto, files
 
 
@@ -317,6 +327,10 @@ def pareto_table_text(pareto: pd.DataFrame, metric_name: str) -> str:
                 "params": int(row["params"]),
             }
         )
+        if row.get("promoted_seeds", 0):  # a promoted front: its spread over seeds and the proxy's number
+            scale = 100 if metric_name == "accuracy" else 1
+            rows[-1]["+- std"] = scale * float(row["promoted_metric_std"])
+            rows[-1]["proxy"] = scale * float(row[f"proxy_{metric_name}"])
     if not rows:
         return "(no feasible trained design yet)"
     return format_table(rows, list(rows[0]))
@@ -345,8 +359,15 @@ def run(
     seed: int = 0,
     progress: bool = True,
     command: str = "",
+    promote: int = 0,
+    promote_epochs: int = DEFAULT_PROMOTE_EPOCHS,
+    promote_seeds: int = DEFAULT_PROMOTE_SEEDS,
 ) -> RunResult:
     """Search the GhostRNN design space for ``device`` under ``budget``; see ``search run --help``.
+
+    ``promote`` > 0 re-trains up to that many designs of the proxy front (and near it)
+    for ``promote_epochs`` epochs with ``promote_seeds`` seeds once the trials are done,
+    and the front is then made of those (see :mod:`search._promote`).
 
     Re-running with the same ``study`` continues it: ``trials`` is the study's total.
     Returns the study, the trials table and the Pareto-optimal feasible designs.
@@ -355,6 +376,10 @@ def run(
         raise UsageError(f"--trials must be at least 1, got {trials}")
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}")
+    try:
+        plan = PromotionPlan(limit=promote, epochs=promote_epochs, seeds=promote_seeds)
+    except ValueError as error:
+        raise UsageError(f"--promote: {error}") from None
     settings, design_space, profile = build_settings(
         device=device,
         budget=budget,
@@ -408,6 +433,13 @@ def run(
             _spawn_workers(storage_url, study_name, remaining, workers, timeout, progress, study_obj, run_dir / "weights", until_target=shared)
     except KeyboardInterrupt:
         interrupted = True
+    if plan.limit and not interrupted:
+        from search._evaluate import load_task_data
+
+        try:
+            promote_front(study_obj, settings, plan, load_task_data(settings, progress), progress, run_dir / "weights")
+        except KeyboardInterrupt:
+            interrupted = True
     frame, pareto, files = write_outputs(study_obj, settings, run_dir)
     result = RunResult(study=study_obj, run_dir=run_dir, trials=frame, pareto=pareto, metric_name=settings.metric_name, files=files)
     if interrupted:
@@ -444,6 +476,7 @@ def join_study(
     if conflicts:
         raise StudyError(f"study {study!r} was started with other settings ({'; '.join(conflicts)}); drop those options or fix them")
     study_obj = open_study(settings, study, storage_obj, trials=max_trials or DEFAULT_TRIALS, create=False)
+    study_obj.sampler = create_sampler(settings.sampler, worker_seed(settings.seed), parse_space_dict(settings.space), max_trials or DEFAULT_TRIALS)
     claim = trial_claim(storage, storage_obj, study)
     run_worker(study_obj, settings, max_trials, timeout, progress, prefix, weights_dir, claim=claim)
 

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.postgres
 # Small corpus and one epoch: the sharing machinery is under test, not accuracy.
 FAST = ["--space", "kws-small", "--utterances-per-class", "20", "--epochs", "1"]
 RUN = ["run", "--device", "cortex-m7", "--budget", "100KB", "--sampler", "random", *FAST]
-CREATE = [*RUN, "--no-progress"]
+TRIALS = 12  # per study
 SHORT_HEARTBEAT = {"GHOSTRNN_HEARTBEAT_INTERVAL": "1", "GHOSTRNN_HEARTBEAT_GRACE": "3"}
 
 
@@ -155,10 +155,32 @@ def _study(url: str, name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=url)
 
 
-def _create_study(url: str, name: str, trials: int, out: Path, cache_dir: Path) -> None:
-    """A study with its settings stored and a trial or two done (the timeout stops it early)."""
-    result = _search([*CREATE, "--trials", str(trials), "--timeout", "0.5", "--storage", url, "--study", name, "--out", str(out)], _environment(cache_dir))
-    assert result.returncode == 0, result.stdout + result.stderr
+def _create_study(url: str, name: str, trials: int, out: Path, cache_dir: Path, monkeypatch) -> None:
+    """A study with its settings stored and a trial done (the timeout stops it early).
+
+    In this process, as ``search run`` would do it: a process start costs seconds.
+    """
+    import search
+    from search._trainer import Fidelity
+
+    monkeypatch.setenv("GHOSTRNN_CACHE", str(cache_dir))
+    search.run(
+        device="cortex-m7", budget="100KB", space="kws-small", sampler="random", fidelity=Fidelity(epochs=1), utterances_per_class=20,
+        trials=trials, timeout=0.1, storage=url, study=name, out=out, progress=False,
+    )
+
+
+def _cli(args: list[str], capsys) -> tuple[int, str, str]:
+    """``search ARGS`` in this process, for commands that stop before any training."""
+    from search._cli import main
+
+    handler = signal.getsignal(signal.SIGTERM)  # main() installs its own
+    try:
+        code = main(args)
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 def _finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -177,24 +199,24 @@ def _files_containing(root: Path, secret: bytes) -> list[Path]:
 # ---------------------------------------------------------------- tests
 
 
-def test_unreachable_database_is_one_line(server_url, cache_dir):
+def test_unreachable_database_is_one_line(server_url, capsys):
     port = _free_port()  # nothing listens there
-    result = _search(["worker", "--storage", f"postgresql://ghost:hunter2-secret@127.0.0.1:{port}/ghostrnn", "--study", "x"], _environment(cache_dir), timeout=60)
-    assert result.returncode == 2
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("search: error: cannot open storage postgresql://ghost:***@127.0.0.1"), result.stderr
-    assert "hunter2-secret" not in result.stderr
+    code, out, err = _cli(["worker", "--storage", f"postgresql://ghost:hunter2-secret@127.0.0.1:{port}/ghostrnn", "--study", "x"], capsys)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("search: error: cannot open storage postgresql://ghost:***@127.0.0.1"), err
+    assert "hunter2-secret" not in err
 
 
-def test_three_workers_share_one_study_and_no_secret_leaks(server_url, cache_dir, tmp_path):
+def test_three_workers_share_one_study_and_no_secret_leaks(server_url, cache_dir, tmp_path, monkeypatch, capsys):
     name = f"shared-{uuid.uuid4().hex[:8]}"
     public_url, password = _split(server_url)
-    _create_study(server_url, name, 16, tmp_path / "creator", cache_dir)
+    _create_study(server_url, name, TRIALS, tmp_path / "creator", cache_dir, monkeypatch)
+    created = capsys.readouterr()
 
     # A worker stating a setting the study does not have is refused before it trains.
-    refused = _search(["worker", "--storage", server_url, "--study", name, "--device", "cortex-m4"], _environment(cache_dir))
-    assert refused.returncode == 2 and "device: study has 'cortex-m7'" in refused.stderr, refused.stderr
+    code, refused_out, refused_err = _cli(["worker", "--storage", server_url, "--study", name, "--device", "cortex-m4", "--budget", "100KB"], capsys)
+    assert code == 2 and "device: study has 'cortex-m7'" in refused_err and "budget" not in refused_err, refused_err
 
     # Three machines' worth of workers, each finding the password its own way.
     home = tmp_path / "home"
@@ -216,28 +238,32 @@ def test_three_workers_share_one_study_and_no_secret_leaks(server_url, cache_dir
         assert worker.returncode == 0, stdout + stderr
 
     study = _study(server_url, name)
-    assert len(_finished(study)) == 16
+    assert len(_finished(study)) == TRIALS
     assert not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     _assert_no_design_trained_twice(study)
     ran_by = {t.user_attrs["worker"].rpartition(":")[2] for t in _finished(study)}
     assert sum(str(worker.pid) in ran_by for worker in workers) >= 2, "the workers did not share the study"
 
     # The table and report come from the URL alone, on a machine without the run folder.
-    reader = _search([*RUN, "--trials", "16", "--storage", server_url, "--study", name, "--out", str(tmp_path / "reader")], _environment(cache_dir))
+    reader = _search([*RUN, "--trials", str(TRIALS), "--storage", server_url, "--study", name, "--out", str(tmp_path / "reader")], _environment(cache_dir))
     assert reader.returncode == 0, reader.stdout + reader.stderr
     table = pd.read_csv(tmp_path / "reader" / name / "trials.csv")
-    assert (table["state"] == "COMPLETE").sum() == 16
+    assert (table["state"] == "COMPLETE").sum() == TRIALS
     assert "0 to run" in reader.stdout
 
     secret = password.encode()
-    texts = [refused.stdout, refused.stderr, reader.stdout, reader.stderr] + [part for output in outputs for part in output]
+    texts = [created.out, created.err, refused_out, refused_err, reader.stdout, reader.stderr] + [part for output in outputs for part in output]
     assert not [text for text in texts if password in text]
     assert "ghost:***@" in reader.stdout
     assert _files_containing(tmp_path, secret) == [pgpass]  # the one file the test wrote itself
     assert not _files_containing(cache_dir, secret)
     stored = [study.user_attrs] + [t.user_attrs for t in study.get_trials(deepcopy=False)] + [t.system_attrs for t in study.get_trials(deepcopy=False)]
     assert password not in repr(stored)
-    assert "ghost:***@" in study.user_attrs["ghostrnn_settings"]  # the stored command, masked
+    # The command a study stores (and shows) is masked too.
+    from search._run import command_text
+
+    stored_command = command_text(["run", "--storage", server_url, "--study", name])
+    assert password not in stored_command and "ghost:***@" in stored_command
 
 
 def _trial_of(study: optuna.Study, pid: int) -> Optional[optuna.trial.FrozenTrial]:
@@ -247,9 +273,9 @@ def _trial_of(study: optuna.Study, pid: int) -> Optional[optuna.trial.FrozenTria
     return None
 
 
-def test_killed_worker_trial_is_failed_retried_and_the_study_completes(server_url, cache_dir, tmp_path):
+def test_killed_worker_trial_is_failed_retried_and_the_study_completes(server_url, cache_dir, tmp_path, monkeypatch):
     name = f"kill-{uuid.uuid4().hex[:8]}"
-    _create_study(server_url, name, 12, tmp_path / "creator", cache_dir)
+    _create_study(server_url, name, TRIALS, tmp_path / "creator", cache_dir, monkeypatch)
     study = _study(server_url, name)
     environment = _environment(cache_dir)
     victim, survivor = (_start(["worker", "--storage", server_url, "--study", name, "--no-progress", "--weights-dir", str(tmp_path / f"w{i}")], environment) for i in range(2))
@@ -279,12 +305,12 @@ def test_killed_worker_trial_is_failed_retried_and_the_study_completes(server_ur
     retry = retries[0]
     assert retry.state == TrialState.COMPLETE and retry.params == killed.params
     assert retry.user_attrs["worker"].endswith(f":{survivor.pid}")
-    assert len(_finished(study)) == 12  # the retry counts; the failed trial does not
+    assert len(_finished(study)) == TRIALS  # the retry counts; the failed trial does not
     assert not study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
     _assert_no_design_trained_twice(study)
 
     # A later `search run` on the same study neither queues the design again nor runs more.
-    again = _search([*RUN, "--trials", "12", "--storage", server_url, "--study", name, "--out", str(tmp_path / "again")], environment)
+    again = _search([*RUN, "--trials", str(TRIALS), "--storage", server_url, "--study", name, "--out", str(tmp_path / "again")], environment)
     assert again.returncode == 0 and "0 to run" in again.stdout, again.stdout + again.stderr
     assert len(study.get_trials(deepcopy=False)) == len(trials)
 
@@ -347,7 +373,7 @@ class _Proxy:
         self.listener.close()
 
 
-def test_dropped_connection_is_retried_then_the_worker_stops_cleanly(server_url, cache_dir, tmp_path):
+def test_dropped_connection_is_retried_then_the_worker_stops_cleanly(server_url, cache_dir, tmp_path, monkeypatch):
     from sqlalchemy.engine import make_url
 
     parsed = make_url(server_url)
@@ -356,7 +382,7 @@ def test_dropped_connection_is_retried_then_the_worker_stops_cleanly(server_url,
     password = str(parsed.password or "")
     try:
         name = f"drop-{uuid.uuid4().hex[:8]}"
-        _create_study(server_url, name, 14, tmp_path / "creator", cache_dir)
+        _create_study(server_url, name, TRIALS, tmp_path / "creator", cache_dir, monkeypatch)
         study = _study(server_url, name)
         start = len(_finished(study))
 
@@ -371,14 +397,14 @@ def test_dropped_connection_is_retried_then_the_worker_stops_cleanly(server_url,
         stdout, stderr = worker.communicate(timeout=120)
         assert worker.returncode == 0, stdout + stderr
         assert "database connection lost" in stderr and "Traceback" not in stderr, stderr
-        assert len(_finished(study)) == 14
+        assert len(_finished(study)) == TRIALS
         _assert_no_design_trained_twice(study)
 
         # An outage longer than the retry window: one line, exit 2, no traceback.
-        study.set_user_attr("target_trials", 40)
+        study.set_user_attr("target_trials", 3 * TRIALS)
         worker = _start(["worker", "--storage", via_proxy, "--study", name, "--no-progress", "--weights-dir", str(tmp_path / "w")], _environment(cache_dir, GHOSTRNN_STORAGE_RETRY_SECONDS="3"))
         deadline = time.time() + 60
-        while len(_finished(study)) < 16 and time.time() < deadline:
+        while len(_finished(study)) < TRIALS + 2 and time.time() < deadline:
             time.sleep(0.1)
         proxy.cut(refuse=True)
         stdout, stderr = worker.communicate(timeout=60)
