@@ -24,13 +24,13 @@ from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
 from cost_models import DeviceProfile, analytic_cost, format_size, load_device, measurement_available, parse_size
-from reports import OBJECTIVE_COLUMNS, format_table, pareto_frame, trials_frame
+from reports import format_table
 from spaces import DesignSpace, load_space
 
 from search._errors import UsageError
 from search._settings import RunSettings, parse_objectives
 from search._join import join_conflicts
-from search._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, PromotionPlan, promote as promote_front, with_promotions
+from search._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, PromotionPlan, promote as promote_front
 from search._reconnect import lost_error
 from search._storage import PASSWORD_ENV, StudyError, local_storage_url, mask_url, open_storage, split_password
 from search._study import (
@@ -289,23 +289,15 @@ def _spawn_workers(
 
 
 def write_outputs(study: optuna.Study, settings: RunSettings, run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
-    trials = study.get_trials(deepcopy=False)
-    frame, promoted = with_promotions(trials_frame(trials), trials, study.user_attrs)
-    frame = frame.rename(columns={"metric": settings.metric_name, "proxy_metric": f"proxy_{settings.metric_name}"})
-    objectives = {
-        (settings.metric_name if name == "metric" else OBJECTIVE_COLUMNS[name]): direction
-        for name, direction in zip(settings.objectives, settings.directions)
-    }
-    # After a promotion the front holds promoted designs only: their metric comes from
-    # longer training and is not comparable with a proxy's.
-    pareto = pareto_frame(frame[promoted] if promoted.any() else frame, objectives)
+    """trials.csv, pareto.csv and report.html of a run; the same tables ``search show`` reads."""
+    from search._report import study_tables, write_study_report  # plotly is imported only when a run ends
+
+    frame, pareto = study_tables(study, settings)
     files = []
     for name, table in (("trials.csv", frame), ("pareto.csv", pareto)):
         path = run_dir / name
         table.to_csv(path, index=False)
         files.append(path)
-    from search._report import write_study_report  # plotly is imported only when a run ends
-
     files.append(write_study_report(study, settings, run_dir, frame, pareto))
     return frame, pareto, files
 
