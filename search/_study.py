@@ -221,6 +221,9 @@ class Objective:
         return cost, summary
 
     def __call__(self, trial: Trial) -> list[float]:
+        # First of all: which process owns this trial, so that a later run can tell a
+        # trial whose process was killed from one still in progress.
+        trial.set_user_attr("worker", worker_id())
         params = {key: trial.suggest_categorical(key, values) for key, values in self.space.choices.items()}
         config = self.space.config(params)
         cost, measured = self.cost_of(config)
@@ -240,7 +243,6 @@ class Objective:
             "feasible": cost.fits,
             "violations": cost.violations,
             "metric_name": self.settings.metric_name,
-            "worker": worker_id(),
             "versions": self.versions,
             "trained": False,
             "samples_seen": 0,

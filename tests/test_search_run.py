@@ -136,7 +136,7 @@ def test_killed_run_recovers_its_running_trial(tmp_path, cache_dir):
                 with sqlite3.connect(database) as connection:
                     running = connection.execute(
                         "select count(*) from trials t join trial_user_attributes a on a.trial_id = t.trial_id "
-                        "where t.state = 'RUNNING' and a.key = 'feasible' and a.value_json = 'true'"
+                        "where t.state = 'RUNNING' and a.key = 'trained' and a.value_json = 'false'"
                     ).fetchone()[0]
             except sqlite3.OperationalError:
                 pass
