@@ -106,7 +106,7 @@ def run_jobs(jobs: list[Job], workers: int, on_result: Optional[Callable[[int, d
 
 
 def machine() -> dict[str, Any]:
-    """Where and when the numbers were taken."""
+    """Where and when the numbers were taken (call it when the work starts)."""
     import optuna
     import torch
 

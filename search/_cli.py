@@ -32,7 +32,7 @@ from search._cli_measure import add_calibrate, add_measure_option, measure_for_c
 from search._cli_reports import add_export, add_report, add_show, add_train
 from search._errors import DataError, UsageError
 from search._storage import StudyError
-from search._study import SAMPLERS
+from search._study import DEFAULT_SAMPLER, SAMPLERS
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -275,7 +275,7 @@ def _add_run(commands: Any) -> None:
     parser.add_argument("--space", help=f"design space name ({', '.join(list_spaces())}) or YAML path; default: <task>-default")
     parser.add_argument("--trials", type=_positive_int, default=DEFAULT_TRIALS, help=f"the study's total number of trials (default {DEFAULT_TRIALS})")
     parser.add_argument("--timeout", type=_duration, help="stop starting new trials after this long (e.g. 15m)")
-    parser.add_argument("--sampler", choices=SAMPLERS, default="nsga2")
+    parser.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER, help=f"default {DEFAULT_SAMPLER}")
     parser.add_argument(
         "--latency-model",
         choices=("analytic", "measured"),

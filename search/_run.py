@@ -34,6 +34,7 @@ from search._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, Promo
 from search._reconnect import lost_error
 from search._storage import PASSWORD_ENV, StudyError, local_storage_url, mask_url, open_storage, split_password
 from search._study import (
+    DEFAULT_SAMPLER,
     SAMPLERS,
     Objective,
     baseline_designs,
@@ -83,7 +84,7 @@ def build_settings(
     task: str = "kws",
     space: Optional[str] = None,
     objectives: str = "accuracy,memory,latency",
-    sampler: str = "nsga2",
+    sampler: str = DEFAULT_SAMPLER,
     seed: int = 0,
     fidelity: Optional[Fidelity] = None,
     data_dir: Optional[str] = None,
@@ -338,7 +339,7 @@ def run(
     space: Optional[str] = None,
     trials: int = DEFAULT_TRIALS,
     timeout: Optional[float] = None,
-    sampler: str = "nsga2",
+    sampler: str = DEFAULT_SAMPLER,
     objectives: str = "accuracy,memory,latency",
     fidelity: Optional[Fidelity] = None,
     data_dir: Optional[str] = None,

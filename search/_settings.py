@@ -75,7 +75,7 @@ class RunSettings:
     ram_budget_bytes: Optional[int] = None
     latency_budget_ms: Optional[float] = None
     objectives: list[str] = field(default_factory=lambda: ["metric", "memory", "latency"])
-    sampler: str = "nsga2"
+    sampler: str = "tpe"
     seed: int = 0
     fidelity: dict[str, Any] = field(default_factory=dict)
     data_dir: Optional[str] = None

@@ -85,6 +85,9 @@ def create_sampler(name: str, seed: int, space: DesignSpace, trials: int) -> opt
 
 
 SAMPLERS = ("nsga2", "tpe", "random", "grid")
+# TPE reached 95 % / 99 % of the true hypervolume in 22 / 52 trials against NSGA-II's
+# 30 / 84 and random's 27 / 95+ (benchmarks/search_efficiency.py).
+DEFAULT_SAMPLER = "tpe"
 
 
 def open_study(settings: RunSettings, study_name: str, storage: optuna.storages.BaseStorage, trials: int, create: bool) -> optuna.Study:
