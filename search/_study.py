@@ -224,10 +224,11 @@ class Objective:
         return cost, summary
 
     def __call__(self, trial: Trial) -> list[float]:
-        # First of all: which process owns this trial, so that a later run can tell a
-        # trial whose process was killed from one still in progress.
-        trial.set_user_attr("worker", worker_id())
         params = {key: trial.suggest_categorical(key, values) for key, values in self.space.choices.items()}
+        # Right after the design is known: which process owns this trial, so that a later
+        # run can tell a trial whose process was killed from one still in progress (and
+        # retry its design: the params are already stored).
+        trial.set_user_attr("worker", worker_id())
         config = self.space.config(params)
         cost, measured = self.cost_of(config)
         key = design_key(config)
