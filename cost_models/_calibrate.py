@@ -196,6 +196,34 @@ def _progress(enabled: bool, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
+def _calibration_result(
+    device: DeviceProfile,
+    reference: str,
+    grid: str,
+    coefficients: list[float],
+    report: FitReport,
+    designs: list[dict[str, Any]],
+    start: float,
+    extra: Optional[dict[str, Any]] = None,
+) -> CalibrationResult:
+    """The record both calibrations return (one design entry per grid design)."""
+    fit_idx, held_idx = _split(len(designs))
+    return CalibrationResult(
+        device=device.name,
+        reference=reference,
+        grid=grid,
+        date=datetime.date.today().isoformat(),
+        before=device.cycles,
+        fitted=CycleCosts(*coefficients),
+        report=report,
+        fit_designs=len(fit_idx),
+        held_out_designs=len(held_idx),
+        seconds=time.perf_counter() - start,
+        designs=designs,
+        extra=extra or {},
+    )
+
+
 def calibrate_against_instructions(device: DeviceProfile, grid: str = "default", progress: bool = False) -> CalibrationResult:
     """Fit a Cortex-M profile's figures to the instruction-derived latency of the grid."""
     start = time.perf_counter()
@@ -212,20 +240,8 @@ def calibrate_against_instructions(device: DeviceProfile, grid: str = "default",
     for design, value, measured_cycles in zip(designs, predicted, cycles_array):
         design["measured_ms"] = float(1000 * measured_cycles / device.clock_hz)
         design["predicted_ms"] = float(1000 * value / device.clock_hz)
-    fit_idx, held_idx = _split(len(configs))
-    return CalibrationResult(
-        device=device.name,
-        reference=f"instruction-derived latency of the generated int8 C ({device.isa or device.name}, {device.cycles_per_instruction} cycles/instruction)",
-        grid=grid,
-        date=datetime.date.today().isoformat(),
-        before=device.cycles,
-        fitted=CycleCosts(*coefficients),
-        report=report,
-        fit_designs=len(fit_idx),
-        held_out_designs=len(held_idx),
-        seconds=time.perf_counter() - start,
-        designs=designs,
-    )
+    reference = f"instruction-derived latency of the generated int8 C ({device.isa or device.name}, {device.cycles_per_instruction} cycles/instruction)"
+    return _calibration_result(device, reference, grid, coefficients, report, designs, start)
 
 
 def _median_seconds(function, repeats: int, warmup: int = 2) -> float:
@@ -291,21 +307,8 @@ def calibrate_host(device: DeviceProfile, grid: str = "default", repeats: int = 
     if len(ort_cycles) == len(configs):
         ort_coefficients, ort_report, _ = _fit_and_report(counts_array, np.array(ort_cycles))
         extra["onnxruntime"] = {"fitted": dict(zip(TERMS, [round(c, 4) for c in ort_coefficients])), "report": ort_report.to_dict()}
-    fit_idx, held_idx = _split(len(configs))
-    return CalibrationResult(
-        device=device.name,
-        reference=f"PyTorch {torch.__version__} wall clock, 1 thread, median of {repeats} after warm-up (nominal clock {device.clock_hz / 1e6:g} MHz)",
-        grid=grid,
-        date=datetime.date.today().isoformat(),
-        before=device.cycles,
-        fitted=CycleCosts(*coefficients),
-        report=report,
-        fit_designs=len(fit_idx),
-        held_out_designs=len(held_idx),
-        seconds=time.perf_counter() - start,
-        designs=designs,
-        extra=extra,
-    )
+    reference = f"PyTorch {torch.__version__} wall clock, 1 thread, median of {repeats} after warm-up (nominal clock {device.clock_hz / 1e6:g} MHz)"
+    return _calibration_result(device, reference, grid, coefficients, report, designs, start, extra)
 
 
 def calibrate_device(device: DeviceProfile, grid: str = "default", repeats: int = 7, progress: bool = False) -> CalibrationResult:

@@ -57,7 +57,6 @@ def worker_seed(seed: int) -> int:
 
 
 def library_versions() -> dict[str, str]:
-    import fvcore  # noqa: F401 - imported for its version only
     import torch
     from importlib.metadata import version
 
@@ -232,10 +231,11 @@ class Objective:
         config = self.space.config(params)
         cost, measured = self.cost_of(config)
         key = design_key(config)
-        cost_summary = {k: v for k, v in cost.to_dict().items() if k not in ("config", "layers")}
+        cost_dict = cost.to_dict()
+        cost_summary = {k: v for k, v in cost_dict.items() if k not in ("config", "layers")}
         cost_summary["layers"] = [
             {name: layer[name] for name in ("name", "params", "macs", "flash_bytes", "state_bytes", "latency_ms")}
-            for layer in cost.to_dict()["layers"]
+            for layer in cost_dict["layers"]
         ]
         attrs: dict[str, Any] = {
             "config": config.to_dict(),
