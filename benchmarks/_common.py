@@ -3,7 +3,7 @@
 Training jobs run in worker processes (``spawn``, so no torch thread pool is inherited
 from the parent), one torch thread each: on a small machine two one-thread processes
 train twice as many designs per minute as one two-thread process (see
-``search._trainer.Fidelity``). Every job is seeded, so the results do not depend on
+``search.training._trainer.Fidelity``). Every job is seeded, so the results do not depend on
 which process ran it or in which order.
 """
 
@@ -57,7 +57,7 @@ _LOADED: dict[DataSpec, Any] = {}
 
 def load_data(spec: DataSpec) -> Any:
     """The data of ``spec``, loaded once per process (generated and cached on first use)."""
-    from search._datasets import load_kws_data, load_se_data
+    from search.data import load_kws_data, load_se_data
 
     if spec not in _LOADED:
         options = dict(spec.options)
@@ -68,7 +68,7 @@ def load_data(spec: DataSpec) -> Any:
 
 def run_job(job: Job) -> dict[str, Any]:
     """Train one design; a JSON-ready record (no weights)."""
-    from search._trainer import Fidelity, train_proxy
+    from search.training import Fidelity, train_proxy
     from spaces import ArchConfig
 
     result = train_proxy(ArchConfig.from_dict(job.config), load_data(job.data), Fidelity.from_dict(job.fidelity))

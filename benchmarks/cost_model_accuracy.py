@@ -30,7 +30,7 @@ import numpy as np
 
 from cost_models import analytic_cost, counted_macs, load_device, measure_cost, measurement_available
 from cost_models._calibrate import CALIBRATION_GRIDS, HELD_OUT_EVERY
-from cost_models._codegen import GENERATOR_VERSION
+from cost_models.deploy import GENERATOR_VERSION
 from spaces import ArchConfig
 
 DEVICES = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")

@@ -37,7 +37,7 @@ from typing import Any
 from _common import BENCHMARKS, SMOKE_KWS, SMOKE_SE, DataSpec, Job, machine, markdown_table, run_jobs, write_json, write_plot
 
 from cost_models import analytic_cost, load_device
-from search._trainer import Fidelity
+from search.training import Fidelity
 from spaces import ArchConfig
 
 CHEAP_OPS = ("linear", "grouped", "channelwise", "identity")

@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPOSITORY))
 
 import torch  # noqa: E402
 
-from search._datasets import load_kws_data, load_se_data  # noqa: E402
-from search._trainer import Fidelity, train_proxy  # noqa: E402
+from search.data import load_kws_data, load_se_data  # noqa: E402
+from search.training import Fidelity, train_proxy  # noqa: E402
 from spaces import ArchConfig  # noqa: E402
 
 KWS_DESIGNS = [(64, 1.0), (64, 2.0), (128, 1.0), (128, 2.0)]

@@ -35,7 +35,7 @@ from _ranks import kendall_tau, spearman, top_k_overlap
 
 from cost_models import Limits, analytic_cost, load_device, parse_size
 from reports import pareto_mask
-from search._trainer import Fidelity
+from search.training import Fidelity
 from spaces import ArchConfig, load_space
 
 
@@ -114,7 +114,7 @@ def analyse(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def promotion_effect(rows: list[dict[str, Any]], limit: int = 8) -> dict[str, Any]:
     """What ``search run --promote`` would make of these designs, with the search's own selection.
 
-    Stage 1 is the proxy; the designs :func:`search._promote.select_candidates` picks
+    Stage 1 is the proxy; the designs :func:`search.study._promote.select_candidates` picks
     from the feasible ones (accuracy/memory objectives) are "promoted" to their
     long-training metric (one seed), and the final front is computed among them. Both
     fronts are compared with the front of long training over all feasible designs.
@@ -123,7 +123,7 @@ def promotion_effect(rows: list[dict[str, Any]], limit: int = 8) -> dict[str, An
     from optuna.distributions import CategoricalDistribution
     from optuna.trial import TrialState, create_trial
 
-    from search._promote import EPSILON, select_candidates
+    from search.study import EPSILON, select_candidates
     from search._settings import RunSettings
 
     feasible = [row for row in rows if row["feasible"]]

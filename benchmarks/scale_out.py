@@ -56,7 +56,7 @@ def _create(url: str, study: str, args: argparse.Namespace, out: Path) -> None:
 
 
 def throughput(url: str, workers: int, args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
-    from search._storage import open_storage
+    from search.storage import open_storage
 
     study_name = f"scale-{uuid.uuid4().hex[:8]}"
     _create(url, study_name, args, scratch / "created")
@@ -108,10 +108,10 @@ class _CallTimer:
 
 
 def overhead(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
-    from search._run import TARGET_TRIALS_ATTR, build_settings, run_worker
-    from search._storage import open_storage
-    from search._study import open_study
-    from search._trainer import Fidelity
+    from search.study import TARGET_TRIALS_ATTR, build_settings, run_worker
+    from search.storage import open_storage
+    from search.study import open_study
+    from search.training import Fidelity
 
     settings, _, _ = build_settings(device="cortex-m7", budget="100KB", space=args.space, sampler="random", fidelity=Fidelity(epochs=1), utterances_per_class=20)
     storage = optuna.storages.InMemoryStorage() if url == "memory" else open_storage(url)
@@ -141,7 +141,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.postgres_url:
         raise SystemExit("give --postgres-url (or set GHOSTRNN_TEST_POSTGRES_URL); see README 'Running on many machines'")
-    from search._storage import mask_url
+    from search.storage import mask_url
 
     counts = [int(part) for part in args.workers.split(",")]
     rows: list[dict[str, Any]] = []

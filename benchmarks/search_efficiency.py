@@ -44,8 +44,8 @@ import optuna
 
 from cost_models import Limits, analytic_cost, load_device, parse_size, realtime_ms
 from reports import hypervolume, pareto_mask
-from search._study import UNTRAINED_METRIC, baseline_designs, constraint_values, create_sampler, design_key
-from search._trainer import Fidelity
+from search.study import UNTRAINED_METRIC, baseline_designs, constraint_values, create_sampler, design_key
+from search.training import Fidelity
 from spaces import DesignSpace, parse_space
 
 SPACE = """\

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 import search
-from search._evaluate import load_task_data
-from search._run import build_settings
+from search.data import load_task_data
+from search.study import build_settings
 
 
 def main() -> None:

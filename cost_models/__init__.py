@@ -20,13 +20,13 @@ from cost_models._analytic import CostReport, LayerCost, Limits, analytic_cost, 
 from cost_models._counted import CountedCost, counted_macs, example_input
 from cost_models._devices import DTYPE_BYTES, CycleCosts, DeviceError, DeviceProfile, device_from_dict, list_devices, load_device
 from cost_models._calibrate import CALIBRATION_GRIDS, CalibrationResult, calibrate_device, fit_cycles, write_calibration
-from cost_models._codegen import GENERATOR_VERSION, CSource, generate_c, generate_c_float
+from cost_models.deploy import GENERATOR_VERSION, CSource, generate_c, generate_c_float
 from cost_models._diskcache import cache_root
-from cost_models._emulator import ElfSizes, EmulationResult, elf_sizes, emulator_available, run_elf
+from cost_models.deploy import ElfSizes, EmulationResult, elf_sizes, emulator_available, run_elf
 from cost_models._measured import MeasuredCost, measure_cost, measurement_available
-from cost_models._quantize import QuantizationError, QuantizedModel, quantize_model, simulate
+from cost_models.deploy import QuantizationError, QuantizedModel, quantize_model, simulate
 from cost_models._sizes import ACCEPTED_FORMS, SizeError, format_size, parse_size
-from cost_models._toolchain import INSTALL_HINT, TARGETS, Target, ToolchainError, build_elf, build_host_library, run_host, target_for
+from cost_models.deploy import INSTALL_HINT, TARGETS, Target, ToolchainError, build_elf, build_host_library, run_host, target_for
 
 __all__ = [
     "ACCEPTED_FORMS",

@@ -39,12 +39,12 @@ import torch
 
 from spaces import ArchConfig, build_model
 
-from cost_models._codegen import GENERATOR_VERSION, generate_c
+from cost_models.deploy import GENERATOR_VERSION, generate_c
 from cost_models._devices import DeviceProfile
 from cost_models._diskcache import JsonCache
-from cost_models._emulator import elf_sizes, require_emulator, run_elf
-from cost_models._quantize import quantize_model, simulate
-from cost_models._toolchain import TARGETS, ToolchainError, build_elf, require_cross_compiler, target_for
+from cost_models.deploy import elf_sizes, require_emulator, run_elf
+from cost_models.deploy import quantize_model, simulate
+from cost_models.deploy import TARGETS, ToolchainError, build_elf, require_cross_compiler, target_for
 
 CACHE_NAMESPACE = "measured"
 

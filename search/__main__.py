@@ -1,5 +1,5 @@
 """``python -m search`` is the ``search`` command."""
 
-from search._cli import entry_point
+from search.cli import entry_point
 
 entry_point()

@@ -17,6 +17,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from cost_models import Limits
+
+# The study user attribute that holds a run's settings (JSON).
+SETTINGS_ATTR = "ghostrnn_settings"
+
 # Keys whose change would make old and new trials incomparable.
 BINDING_KEYS = (
     "task",
@@ -110,3 +115,8 @@ class RunSettings:
             if mine != theirs:
                 lines.append(f"{key}: study has {theirs!r}, this command asks for {mine!r}")
         return lines
+
+
+def limits_of(settings: RunSettings) -> Limits:
+    """The hard limits of a run's designs: budget, RAM budget, latency budget."""
+    return Limits(memory_bytes=settings.budget_bytes, ram_bytes=settings.ram_budget_bytes, latency_ms=settings.latency_budget_ms)

@@ -9,7 +9,7 @@ can ``pip install ghostrnn-search`` and rebuild an exported design:
     9132
 """
 
-from spaces._cheap_ops import ACTIVATIONS, CHEAP_OPS, CheapOp, CheapOpCost, create_cheap_op
+from spaces._cheap_ops import ACTIVATIONS, CHEAP_OPS, ChannelwiseGhost, CheapOp, CheapOpCost, GroupedGhost, IdentityGhost, LinearGhost, create_cheap_op
 from spaces._config import (
     CELLS,
     FEATURE_FRONT_ENDS,
@@ -32,12 +32,16 @@ __all__ = [
     "TASKS",
     "TASK_MODELS",
     "ArchConfig",
+    "ChannelwiseGhost",
     "CheapOp",
     "CheapOpCost",
     "DesignSpace",
     "SpaceError",
     "FeatureFrontEnd",
     "GhostGRU",
+    "GroupedGhost",
+    "IdentityGhost",
+    "LinearGhost",
     "GhostGRULayer",
     "GhostLSTM",
     "GhostLSTMLayer",

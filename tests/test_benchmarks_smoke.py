@@ -28,7 +28,7 @@ def smoke_runs(tmp_path_factory):
         from _common import SMOKE_KWS, SMOKE_SE
     finally:
         sys.path.pop(0)
-    from search._datasets import load_kws_data, load_se_data
+    from search.data import load_kws_data, load_se_data
 
     # Generated once here, so the scripts running side by side only read the cache.
     load_kws_data(cache_dir=cache, progress=False, **SMOKE_KWS)

@@ -10,20 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from search._audio import colored_noise, noise_for_snr, resample, rms, trim_silence
-from search._cache import CACHE_ENV, cache_root
-from search._corpus import (
-    CLASS_NAMES,
-    SILENCE,
-    SPLITS,
-    UNKNOWN,
-    UNKNOWN_WORDS,
-    CorpusConfig,
-    build_synthetic_corpus,
-    load_synthetic_corpus,
-    split_voice_configurations,
-)
-from search._espeak import SAMPLE_RATE, Utterance, synthesize, voice_configurations
+from search.data._audio import colored_noise, noise_for_snr, resample, rms, trim_silence
+from search.data import CACHE_ENV, cache_root
+from search.data import CLASS_NAMES, SILENCE, SPLITS, UNKNOWN, UNKNOWN_WORDS, CorpusConfig, load_synthetic_corpus
+from search.data._corpus import build_synthetic_corpus, split_voice_configurations
+from search.data import SAMPLE_RATE
+from search.data._espeak import Utterance, synthesize, voice_configurations
 
 SMALL = CorpusConfig(utterances_per_class=12, seed=3)
 

@@ -7,14 +7,8 @@ import math
 import pytest
 import torch
 
-from search._features import (
-    FEATURE_RECIPES,
-    compute_features,
-    dct_matrix,
-    hz_to_mel,
-    mel_filterbank,
-    mel_to_hz,
-)
+from search.data import FEATURE_RECIPES, compute_features
+from search.data._features import dct_matrix, hz_to_mel, mel_filterbank, mel_to_hz
 from spaces._config import FEATURE_FRONT_ENDS
 
 SECOND = 16000

@@ -30,8 +30,8 @@ from cost_models import (
 )
 from cost_models._calibrate import CALIBRATION_GRIDS, calibrate_against_instructions, fit_cycles
 from cost_models._measured import measure_raw
-from cost_models._quantize import SIGMOID_TABLE, TANH_TABLE, table_error
-from cost_models._toolchain import host_compiler
+from cost_models.deploy._quantize import SIGMOID_TABLE, TANH_TABLE, table_error
+from cost_models.deploy import host_compiler
 from spaces import CHEAP_OPS, ArchConfig, build_model
 
 needs_host_cc = pytest.mark.skipif(host_compiler() is None, reason="no host C compiler (cc, gcc or clang) on PATH")

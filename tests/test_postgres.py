@@ -161,7 +161,7 @@ def _create_study(url: str, name: str, trials: int, out: Path, cache_dir: Path, 
     In this process, as ``search run`` would do it: a process start costs seconds.
     """
     import search
-    from search._trainer import Fidelity
+    from search.training import Fidelity
 
     monkeypatch.setenv("GHOSTRNN_CACHE", str(cache_dir))
     search.run(
@@ -172,7 +172,7 @@ def _create_study(url: str, name: str, trials: int, out: Path, cache_dir: Path, 
 
 def _cli(args: list[str], capsys) -> tuple[int, str, str]:
     """``search ARGS`` in this process, for commands that stop before any training."""
-    from search._cli import main
+    from search.cli import main
 
     handler = signal.getsignal(signal.SIGTERM)  # main() installs its own
     try:
@@ -260,7 +260,7 @@ def test_three_workers_share_one_study_and_no_secret_leaks(server_url, cache_dir
     stored = [study.user_attrs] + [t.user_attrs for t in study.get_trials(deepcopy=False)] + [t.system_attrs for t in study.get_trials(deepcopy=False)]
     assert password not in repr(stored)
     # The command a study stores (and shows) is masked too.
-    from search._run import command_text
+    from search.study import command_text
 
     stored_command = command_text(["run", "--storage", server_url, "--study", name])
     assert password not in stored_command and "ghost:***@" in stored_command

@@ -8,9 +8,9 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
 import search
-from search._promote import PROMOTION_ATTR, record_key, select_candidates
+from search.study import PROMOTION_ATTR, record_key, select_candidates
 from search._settings import RunSettings
-from search._trainer import Fidelity
+from search.training import Fidelity
 
 SETTINGS = RunSettings(task="kws", space={}, space_fingerprint="", device={"name": "d"}, objectives=["metric", "memory"])
 

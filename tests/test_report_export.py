@@ -21,7 +21,7 @@ import torch
 import yaml
 
 import search
-from search._cli import main
+from search.cli import main
 from spaces import ArchConfig, build_model, load_config
 
 CHROMIUM = Path("/usr/bin/chromium")

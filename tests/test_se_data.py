@@ -7,18 +7,9 @@ import math
 import pytest
 import torch
 
-from search._datasets import load_se_data
-from search._se_data import (
-    SeConfig,
-    apply_mask,
-    build_se_mixtures,
-    ideal_mask,
-    log_magnitude,
-    quality_metrics,
-    si_snr,
-    si_snr_improvement,
-    stft,
-)
+from search.data import load_se_data
+from search.data import SeConfig, apply_mask, log_magnitude, si_snr, si_snr_improvement, stft
+from search.data._se_data import build_se_mixtures, ideal_mask, quality_metrics
 
 SMALL = SeConfig(train_clips=24, eval_clips=12, seed=5)
 

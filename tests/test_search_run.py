@@ -16,7 +16,7 @@ import pytest
 
 import search
 from cost_models import load_device, parse_size, realtime_ms
-from search._trainer import Fidelity
+from search.training import Fidelity
 from spaces import ArchConfig
 
 # Small corpus and one epoch: the search machinery is under test here, not accuracy.

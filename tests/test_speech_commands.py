@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from search._corpus import KEYWORDS, SILENCE, UNKNOWN
-from search._datasets import load_kws_data
+from search.data import KEYWORDS, SILENCE, UNKNOWN
+from search.data import load_kws_data
 from search._errors import DataError
-from search._speech_commands import V2_WORDS, load_speech_commands, read_wav, scan_layout
+from search.data._speech_commands import V2_WORDS, read_wav, scan_layout
+from search.data import load_speech_commands
 
 UNKNOWN_FOLDERS = ("bed", "cat", "dog")
 

@@ -9,8 +9,8 @@ import math
 import pytest
 import torch
 
-from search._datasets import KwsData, KwsSplit, load_kws_data, load_se_data
-from search._trainer import Fidelity, ProxyResult, train_proxy
+from search.data import KwsData, KwsSplit, load_kws_data, load_se_data
+from search.training import Fidelity, ProxyResult, train_proxy
 from spaces import ArchConfig
 
 KWS = ArchConfig(task="kws", hidden=64, ghost_ratio=2.0)

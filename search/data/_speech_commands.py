@@ -32,10 +32,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from search._cache import PathLike, cache_root, fingerprint, load_tensors, save_tensors
-from search._corpus import KEYWORDS, SILENCE, SPLITS, UNKNOWN, CorpusSplit
+from search.data._cache import PathLike, cache_root, fingerprint, load_tensors, save_tensors
+from search.data._corpus import KEYWORDS, SILENCE, SPLITS, UNKNOWN, CorpusSplit
 from search._errors import DataError
-from search._features import compute_features
+from search.data._features import compute_features
 
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = SAMPLE_RATE

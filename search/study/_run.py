@@ -29,11 +29,11 @@ from spaces import DesignSpace, load_space
 
 from search._errors import UsageError
 from search._settings import RunSettings, parse_objectives
-from search._join import join_conflicts
-from search._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, PromotionPlan, promote as promote_front
-from search._reconnect import lost_error
-from search._storage import PASSWORD_ENV, StudyError, local_storage_url, mask_url, open_storage, split_password
-from search._study import (
+from search.study._join import join_conflicts
+from search.study._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, PromotionPlan, promote as promote_front
+from search.storage import lost_error
+from search.storage import PASSWORD_ENV, StudyError, local_storage_url, mask_url, open_storage, split_password
+from search.study._study import (
     DEFAULT_SAMPLER,
     SAMPLERS,
     Objective,
@@ -47,8 +47,8 @@ from search._study import (
     stored_settings,
     worker_seed,
 )
-from search._target import TrialClaim, run_to_target, trial_claim
-from search._trainer import Fidelity
+from search.study._target import TrialClaim, run_to_target, trial_claim
+from search.training import Fidelity
 
 # Each finished trial gets its own line from this module; Optuna's INFO lines would repeat it.
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -203,9 +203,9 @@ def run_worker(
     """Run up to ``max_trials`` trials of ``study`` in this process.
 
     ``max_trials`` None: run until the study has its target number of finished
-    trials, together with whatever other workers share it (see :mod:`search._target`).
+    trials, together with whatever other workers share it (see :mod:`search.study._target`).
     """
-    from search._evaluate import make_trainer
+    from search.training import make_trainer
 
     target = int(study.user_attrs.get(TARGET_TRIALS_ATTR, DEFAULT_TRIALS))
     total = max_trials if max_trials is not None else max(0, target - finished_count(study))
@@ -291,7 +291,7 @@ def _spawn_workers(
 
 def write_outputs(study: optuna.Study, settings: RunSettings, run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
     """trials.csv, pareto.csv and report.html of a run; the same tables ``search show`` reads."""
-    from search._report import study_tables, write_study_report  # plotly is imported only when a run ends
+    from search.results import study_tables, write_study_report  # plotly is imported only when a run ends
 
     frame, pareto = study_tables(study, settings)
     files = []
@@ -360,7 +360,7 @@ def run(
 
     ``promote`` > 0 re-trains up to that many designs of the proxy front (and near it)
     for ``promote_epochs`` epochs with ``promote_seeds`` seeds once the trials are done,
-    and the front is then made of those (see :mod:`search._promote`).
+    and the front is then made of those (see :mod:`search.study._promote`).
 
     Re-running with the same ``study`` continues it: ``trials`` is the study's total.
     Returns the study, the trials table and the Pareto-optimal feasible designs.
@@ -427,7 +427,7 @@ def run(
     except KeyboardInterrupt:
         interrupted = True
     if plan.limit and not interrupted:
-        from search._evaluate import load_task_data
+        from search.data import load_task_data
 
         try:
             promote_front(study_obj, settings, plan, load_task_data(settings, progress), progress, run_dir / "weights")
@@ -460,7 +460,7 @@ def join_study(
     """``search worker``: run trials of an existing study with the settings stored in it.
 
     ``expect`` holds settings the user stated (``device``, ``budget``, ``space``, ...;
-    see :func:`search._join.join_conflicts`); any that differs from the study's stops
+    see :func:`search.study._join.join_conflicts`); any that differs from the study's stops
     the worker. Without ``max_trials`` it runs until the study reaches its target.
     """
     storage_obj = open_storage(storage)

@@ -6,7 +6,7 @@ convention), so 1 s at 16 kHz gives 1 + (16000 - 640) // 320 = 49 frames for mfc
 
 Example:
     >>> import torch
-    >>> from search._features import compute_features
+    >>> from search.data._features import compute_features
     >>> compute_features(torch.zeros(2, 16000), "mfcc10").shape
     torch.Size([2, 49, 10])
 """
@@ -19,7 +19,7 @@ from typing import Optional
 
 import torch
 
-from spaces._config import FEATURE_FRONT_ENDS, FeatureFrontEnd
+from spaces import FEATURE_FRONT_ENDS, FeatureFrontEnd
 
 
 @dataclass(frozen=True)

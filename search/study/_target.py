@@ -32,7 +32,7 @@ from optuna.storages import BaseStorage
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from search._reconnect import lost_error
+from search.storage import lost_error
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # How often an idle worker looks again when heartbeats are off (with them, the

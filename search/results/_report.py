@@ -6,7 +6,7 @@ to ``reports``.
 
 Example (after ``search run ... --out runs``):
 
-    >>> from search._report import open_run, write_run_report
+    >>> from search.results._report import open_run, write_run_report
     >>> run = open_run("runs/kws-cortex-m7-100KB")  # doctest: +SKIP
     >>> write_run_report(run)  # doctest: +SKIP
     PosixPath('runs/kws-cortex-m7-100KB/report.html')
@@ -28,9 +28,8 @@ from optuna.trial import FrozenTrial, TrialState
 from reports import OBJECTIVE_COLUMNS, ReportInputs, pareto_frame, trials_frame, write_report
 
 from search._errors import StudyError, UsageError
-from search._settings import RunSettings
-from search._storage import mask_url, open_storage
-from search._study import SETTINGS_ATTR
+from search._settings import SETTINGS_ATTR, RunSettings
+from search.storage import mask_url, open_storage
 
 REPORT_NAME = "report.html"
 # PED-ANOVA (Optuna's fast evaluator) is deterministic and needs no scikit-learn, which
@@ -69,7 +68,7 @@ def study_tables(study: optuna.Study, settings: RunSettings) -> tuple[pd.DataFra
     The same tables ``search run`` writes to trials.csv and pareto.csv: after a
     promotion the front holds the promoted designs only, with their longer-trained metric.
     """
-    from search._promote import with_promotions
+    from search.study import with_promotions
 
     trials = study.get_trials(deepcopy=False)
     frame, promoted = with_promotions(trials_frame(trials), trials, study.user_attrs)

@@ -29,7 +29,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cost_models._codegen import CSource
+from cost_models.deploy._codegen import CSource
 
 FLASH_ORIGIN = 0x08000000
 RAM_ORIGIN = 0x20000000

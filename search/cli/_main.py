@@ -25,14 +25,14 @@ from cost_models import (
     load_device,
     parse_size,
 )
-from reports._table import format_table
+from reports import format_table
 from spaces import ACTIVATIONS, CELLS, CHEAP_OPS, FEATURE_FRONT_ENDS, TASKS, ArchConfig, SpaceError, list_spaces, load_config, load_space
 
-from search._cli_measure import add_calibrate, add_measure_option, measure_for_cost, measured_fields, print_measured
-from search._cli_reports import add_export, add_report, add_show, add_train
+from search.cli._measure import add_calibrate, add_measure_option, measure_for_cost, measured_fields, print_measured
+from search.cli._reports import add_export, add_report, add_show, add_train
 from search._errors import DataError, UsageError
-from search._storage import StudyError
-from search._study import DEFAULT_SAMPLER, SAMPLERS
+from search.storage import StudyError
+from search.study import DEFAULT_SAMPLER, SAMPLERS
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -257,8 +257,8 @@ def _fraction(text: str) -> float:
 
 
 def _add_run(commands: Any) -> None:
-    from search._run import DEFAULT_TRIALS
-    from search._trainer import Fidelity
+    from search.study import DEFAULT_TRIALS
+    from search.training import Fidelity
 
     defaults = Fidelity()
     parser = commands.add_parser(
@@ -289,7 +289,7 @@ def _add_run(commands: Any) -> None:
     fidelity.add_argument("--max-trial-seconds", type=_positive_float, default=defaults.max_seconds, help="training time limit per trial")
     fidelity.add_argument("--utterances-per-class", type=_positive_int, help="size of the synthetic corpus")
     fidelity.add_argument("--data-dir", help="a local Speech Commands copy instead of the synthetic corpus")
-    from search._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS
+    from search.study import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS
 
     promotion = parser.add_argument_group("promotion (second stage: the proxy front re-trained longer; off by default)")
     promotion.add_argument("--promote", type=_positive_int, metavar="K", help="re-train up to K designs of (and near) the proxy front after the trials")
@@ -305,8 +305,8 @@ def _add_run(commands: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from search._run import command_text, run, summarize
-    from search._trainer import Fidelity
+    from search.study import command_text, run, summarize
+    from search.training import Fidelity
 
     fidelity = Fidelity(epochs=args.epochs, data_fraction=args.data_fraction, max_seconds=args.max_trial_seconds, seed=args.seed)
     result = run(
@@ -383,7 +383,7 @@ WORKER_CHECKS = (
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from search._run import join_study
+    from search.study import join_study
 
     weights_dir = Path(args.weights_dir) if args.weights_dir else Path("runs") / args.study / "weights"
     join_study(

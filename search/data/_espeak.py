@@ -12,7 +12,7 @@ job, whatever else the calling process did. It also keeps the library's global s
 of the caller and lets two jobs run at once on two cores.
 
 Example:
-    >>> from search._espeak import Utterance, synthesize
+    >>> from search.data._espeak import Utterance, synthesize
     >>> [audio] = synthesize([Utterance("yes", "en-us+m3", pitch=50, pitch_range=50, rate=175, seed=1)])
     >>> audio.dtype, 0.2 < len(audio) / 16000 < 1.0
     (dtype('int16'), True)
@@ -35,7 +35,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 if __package__:
-    from search._audio import resample, trim_silence
+    from search.data._audio import resample, trim_silence
 else:
     # Run as the helper script: import the NumPy-only sibling directly (this directory
     # is sys.path[0]) rather than the package, whose __init__ pulls in the whole tool.

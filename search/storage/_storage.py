@@ -6,7 +6,7 @@
 * ``--storage URL``: any Optuna storage (``postgresql://``, ``mysql://``, ``sqlite:///``),
   which is how many machines share one study. Database servers get Optuna's heartbeat
   (a dead worker's trial is failed and retried) and calls that survive a short outage
-  (:mod:`search._reconnect`).
+  (:mod:`search.storage._reconnect`).
 
 Passwords in URLs are never printed: :func:`mask_url` replaces them. A password can
 also come from ``PGPASSWORD``/``~/.pgpass`` (PostgreSQL) or ``GHOSTRNN_STORAGE_PASSWORD``.
@@ -26,19 +26,14 @@ from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
 from search._errors import StudyError, UsageError
-from search._reconnect import ReconnectingRDBStorage, Reconnector, first_line, retry_seconds_from_env
+from search.storage._urls import is_shared_url, mask_url, with_password_from_env
+from search.storage._reconnect import ReconnectingRDBStorage, Reconnector, first_line, retry_seconds_from_env
 
-PASSWORD_ENV = "GHOSTRNN_STORAGE_PASSWORD"
 HEARTBEAT_INTERVAL_ENV = "GHOSTRNN_HEARTBEAT_INTERVAL"
 HEARTBEAT_GRACE_ENV = "GHOSTRNN_HEARTBEAT_GRACE"
 DEFAULT_HEARTBEAT_INTERVAL = 10
 DEFAULT_HEARTBEAT_GRACE = 30
 CONNECT_TIMEOUT_SECONDS = 10
-
-
-def mask_url(url: str) -> str:
-    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
-    return re.sub(r"(://[^/:@]+:)[^@/]*@", r"\1***@", url)
 
 
 def local_storage_url(run_dir: Path, workers: int) -> str:
@@ -93,54 +88,12 @@ def heartbeat_options() -> dict[str, Any]:
     )
 
 
-def is_shared_url(url: str) -> bool:
-    """A database server URL (PostgreSQL, MySQL, ...), as opposed to a local file."""
-    return not url.startswith(("journal:", "sqlite:"))
-
-
-def with_password_from_env(url: str) -> str:
-    """``url`` with the password of ``GHOSTRNN_STORAGE_PASSWORD`` when it has none.
-
-    PostgreSQL needs no help (libpq reads ``PGPASSWORD`` and ``~/.pgpass`` itself);
-    this serves MySQL and users who keep one variable for every server. The result
-    holds the secret: pass it to the engine only, never print or store it.
-    """
-    password = os.environ.get(PASSWORD_ENV)
-    if not password or not is_shared_url(url):
-        return url
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url)
-    except Exception:  # a malformed URL is reported when the engine parses it
-        return url
-    if parsed.password is not None:
-        return url
-    return parsed.set(password=password).render_as_string(hide_password=False)
-
-
-def split_password(url: str) -> tuple[str, Optional[str]]:
-    """``(url without its password, the password)``: the password can then travel in
-    the environment of a child process instead of its (world-readable) command line."""
-    if not is_shared_url(url):
-        return url, None
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url)
-    except Exception:
-        return url, None
-    if parsed.password is None:
-        return url, None
-    return parsed.set(password=None).render_as_string(hide_password=False), str(parsed.password)
-
-
 def open_storage(url: str, heartbeat: Optional[bool] = None) -> BaseStorage:
     """An Optuna storage for ``url`` (``journal:PATH`` selects a journal file).
 
     ``heartbeat`` defaults to on for database servers and off for local files: a
     local SQLite or journal study recovers its interrupted trials from their process
-    ids (:func:`search._study.recover_interrupted`), which a remote worker's pid
+    ids (:func:`search.study._study.recover_interrupted`), which a remote worker's pid
     cannot tell.
     """
     if url.startswith("journal:"):

@@ -3,11 +3,11 @@
 ``load_kws_data`` returns keyword-spotting features from a local Speech Commands copy
 (``data_dir``) or, by default, from the embedded synthetic corpus; ``load_se_data``
 returns speech-enhancement mixtures. Features are computed once per dataset and cached
-on disk (see ``search._cache`` for where); normalisation statistics come from the
+on disk (see ``search.data._cache`` for where); normalisation statistics come from the
 training split only and are kept with the data so a deployment can apply them.
 
 Example:
-    >>> from search._datasets import load_kws_data
+    >>> from search.data._datasets import load_kws_data
     >>> data = load_kws_data(utterances_per_class=10, progress=False)
     >>> data.train.features.shape, data.num_classes
     (torch.Size([120, 49, 10]), 12)
@@ -21,10 +21,11 @@ from typing import Optional
 
 import torch
 
-from search._cache import PathLike
-from search._corpus import SPLITS, CorpusConfig, load_synthetic_corpus
-from search._se_data import SeConfig, SeData, load_se_mixtures
-from search._speech_commands import load_speech_commands
+from search._settings import RunSettings
+from search.data._cache import PathLike
+from search.data._corpus import SPLITS, CorpusConfig, load_synthetic_corpus
+from search.data._se_data import SeConfig, SeData, load_se_mixtures
+from search.data._speech_commands import load_speech_commands
 
 # Per-dimension standard deviations below this are treated as constant dimensions.
 _MIN_STD = 1e-5
@@ -130,6 +131,18 @@ def load_se_data(
     seed: int = 0,
     progress: bool = True,
 ) -> SeData:
-    """Speech-enhancement mixtures (synthetic speech + noise), cached; see ``search._se_data``."""
+    """Speech-enhancement mixtures (synthetic speech + noise), cached; see ``search.data._se_data``."""
     config = SeConfig(train_clips=train_clips, eval_clips=eval_clips, snr_db=tuple(snr_db), seed=seed)
     return load_se_mixtures(config, cache_dir=cache_dir, progress=progress)
+
+
+def load_task_data(settings: RunSettings, progress: bool = True):
+    """The data of a run's task (generated and cached on first use)."""
+    if settings.task == "kws":
+        features = settings.space.get("features", "mfcc10")
+        if isinstance(features, list):
+            raise ValueError("a KWS space must fix one feature front end (features: mfcc10 or logmel40)")
+        options = {} if settings.utterances_per_class is None else {"utterances_per_class": settings.utterances_per_class}
+        return load_kws_data(features=features, data_dir=settings.data_dir, seed=settings.seed, progress=progress, **options)
+    options = {} if settings.utterances_per_class is None else {"train_clips": settings.utterances_per_class}
+    return load_se_data(seed=settings.seed, progress=progress, **options)

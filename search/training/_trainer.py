@@ -12,8 +12,8 @@ the weights reached.
 
 Example:
     >>> from spaces import ArchConfig
-    >>> from search._datasets import load_kws_data
-    >>> from search._trainer import Fidelity, train_proxy
+    >>> from search.data._datasets import load_kws_data
+    >>> from search.training._trainer import Fidelity, train_proxy
     >>> data = load_kws_data(progress=False)  # doctest: +SKIP
     >>> result = train_proxy(ArchConfig(hidden=64, ghost_ratio=2), data)  # doctest: +SKIP
     >>> result.status, round(result.metric, 2)  # doctest: +SKIP
@@ -32,8 +32,8 @@ from typing import Any, Optional, Union
 import torch
 from torch import nn
 
-from search._datasets import KwsData, KwsSplit
-from search._se_data import SeData, SeSplit, apply_mask, si_snr, si_snr_improvement, stft, istft
+from search.data import KwsData, KwsSplit
+from search.data import SeData, SeSplit, apply_mask, si_snr, si_snr_improvement, stft, istft
 from spaces import ArchConfig, build_model
 
 Data = Union[KwsData, SeData]

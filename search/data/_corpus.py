@@ -1,7 +1,7 @@
 """The embedded synthetic keyword corpus: eSpeak NG words, noise, a silence class.
 
 No download and no system package: the 10 Speech Commands keywords and 25 "unknown"
-words are spoken by eSpeak NG (``search._espeak``) with 840 voice configurations
+words are spoken by eSpeak NG (``search.data._espeak``) with 840 voice configurations
 (8 English accents x 105 variants) at random pitch, pitch range and rate, placed at a
 random offset in a 1 s window at a random level, and mixed with white, pink, brown or
 babble noise (other utterances of the same split) at an SNR drawn from 0-20 dB. The
@@ -17,7 +17,7 @@ trained here is no predictor of accuracy on real recordings; use a Speech Comman
 copy for that.
 
 Example:
-    >>> from search._corpus import CorpusConfig, load_synthetic_corpus
+    >>> from search.data._corpus import CorpusConfig, load_synthetic_corpus
     >>> corpus = load_synthetic_corpus(CorpusConfig(utterances_per_class=10), "mfcc10", progress=False)
     >>> corpus.splits["train"].features.shape
     torch.Size([120, 49, 10])
@@ -34,10 +34,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from search._audio import NOISE_KINDS, colored_noise, place, rms
-from search._cache import PathLike, cache_root, fingerprint, load_tensors, save_tensors
-from search._espeak import SAMPLE_RATE, Utterance, library_version, synthesize, voice_configurations
-from search._features import compute_features
+from search.data._audio import NOISE_KINDS, colored_noise, place, rms
+from search.data._cache import PathLike, cache_root, fingerprint, load_tensors, save_tensors
+from search.data._espeak import SAMPLE_RATE, Utterance, library_version, synthesize, voice_configurations
+from search.data._features import compute_features
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 SILENCE = "_silence_"

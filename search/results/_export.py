@@ -7,8 +7,8 @@ the device, provenance) and an ONNX graph checked against PyTorch.
 
 Example (after ``search run ... --out runs``):
 
-    >>> from search._report import open_run
-    >>> from search._export import export_run
+    >>> from search.results._report import open_run
+    >>> from search.results._export import export_run
     >>> result = export_run(open_run("runs/kws-cortex-m7-100KB"), trial="best", pick="knee", to="exported")  # doctest: +SKIP
     >>> result.files.model_yaml  # doctest: +SKIP
     PosixPath('exported/model.yaml')
@@ -29,11 +29,10 @@ from reports import PICKS, ExportedFiles, onnx_difference, pick_index, write_exp
 from spaces import ArchConfig, build_model
 
 from search._errors import StudyError, UsageError
-from search._report import OpenedRun, tool_version
-from search._settings import RunSettings
-from search._storage import mask_url
-from search._study import limits_of
-from search._trainer import Fidelity
+from search.results._report import OpenedRun, tool_version
+from search._settings import RunSettings, limits_of
+from search.storage import mask_url
+from search.training import Fidelity
 
 # The exported weights must reproduce the validation score the search recorded.
 METRIC_TOLERANCE = 1e-6
@@ -129,7 +128,7 @@ def _cost_command(device_arg: str, settings: RunSettings) -> str:
 
 
 def _load_data(settings: RunSettings, progress: bool):
-    from search._evaluate import load_task_data
+    from search.data import load_task_data
 
     return load_task_data(settings, progress=progress)
 
@@ -145,10 +144,10 @@ def _features_section(config: ArchConfig, data: Any) -> dict[str, Any]:
     }
     if config.task == "kws":
         section["frames"] = config.frames
-        section["computed_by"] = "search._features.compute_features(waveforms, name)"
+        section["computed_by"] = "search.data.compute_features(waveforms, name)"
         section["input"] = "(features - mean) / std, shape [batch, frames, dims]"
     else:
-        section["computed_by"] = "search._se_data.log_magnitude(waveforms)"
+        section["computed_by"] = "search.data.log_magnitude(waveforms)"
         section["input"] = "(log magnitudes - mean) / std, shape [batch, frames, bins]; the model outputs a [0, 1] mask"
     section["normalization"] = {"mean": [round(float(v), 7) for v in data.mean], "std": [round(float(v), 7) for v in data.std]}
     return section
@@ -183,7 +182,7 @@ def _example_input(config: ArchConfig, data: Any) -> torch.Tensor:
 
 
 def _recompute_metric(model: torch.nn.Module, data: Any, task: str) -> float:
-    from search._trainer import evaluate_kws, evaluate_se
+    from search.training import evaluate_kws, evaluate_se
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # proxy training evaluated on one thread; keep the same arithmetic

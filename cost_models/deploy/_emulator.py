@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cost_models._toolchain import INSTALL_HINT, IO_ORIGIN, RAM_ORIGIN, ToolchainError
+from cost_models.deploy._toolchain import INSTALL_HINT, IO_ORIGIN, RAM_ORIGIN, ToolchainError
 
 STACK_BYTES = 64 * 1024  # room for the stack above .bss; the harness needs a few hundred bytes
 STACK_PATTERN = 0xA5

@@ -1,6 +1,6 @@
 """Integer (int8 weights, int16 state) deployment of a design, simulated bit-exactly in PyTorch.
 
-The generated C code (``cost_models._codegen``) and :func:`simulate` compute the same
+The generated C code (``cost_models.deploy._codegen``) and :func:`simulate` compute the same
 integers step by step, so the C output can be checked bit for bit against this module
 and the measured instruction counts belong to a model that really computes the design.
 
@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from spaces import ArchConfig
-from spaces._cheap_ops import ChannelwiseGhost, GroupedGhost, IdentityGhost, LinearGhost
+from spaces import ChannelwiseGhost, GroupedGhost, IdentityGhost, LinearGhost
 
 STATE_FRAC = 12  # Q3.12 state and gate pre-activations
 GATE_FRAC = 15  # Q0.15 sigmoid/tanh outputs

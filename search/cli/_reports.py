@@ -12,7 +12,7 @@ from typing import Any
 from cost_models import format_size
 from reports import PICKS, analyze, format_table, pareto_rows, run_facts
 
-from search._storage import mask_url
+from search.storage import mask_url
 
 
 def _add_run_location(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +22,7 @@ def _add_run_location(parser: argparse.ArgumentParser) -> None:
 
 
 def _open(args: argparse.Namespace):
-    from search._report import open_run
+    from search.results import open_run
 
     return open_run(args.run_dir, storage=args.storage, study=args.study)
 
@@ -42,7 +42,7 @@ def add_report(commands: Any) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from search._report import write_run_report
+    from search.results import write_run_report
 
     run = _open(args)
     path = write_run_report(run, args.out)
@@ -60,7 +60,7 @@ def add_show(commands: Any) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from search._report import report_inputs
+    from search.results import report_inputs
 
     run = _open(args)
     inputs = report_inputs(run, importances=False)
@@ -100,7 +100,7 @@ def add_export(commands: Any) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from search._export import export_run, export_summary
+    from search.results import export_run, export_summary
 
     run = _open(args)
     result = export_run(run, trial=args.trial, pick=args.pick, to=args.to, onnx=not args.no_onnx, progress=not args.no_progress)
@@ -112,7 +112,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def add_train(commands: Any) -> None:
-    from search._train_exported import DEFAULT_EPOCHS
+    from search.training import DEFAULT_EPOCHS
 
     parser = commands.add_parser(
         "train",
@@ -128,7 +128,7 @@ def add_train(commands: Any) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from search._train_exported import train_exported, train_summary
+    from search.training import train_exported, train_summary
 
     outcome = train_exported(args.model_yaml, epochs=args.epochs, max_seconds=args.max_seconds, save=args.save, progress=not args.no_progress)
     print(train_summary(outcome))

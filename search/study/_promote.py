@@ -35,8 +35,8 @@ from reports import pareto_mask
 from spaces import ArchConfig
 
 from search._settings import RunSettings
-from search._study import save_weights
-from search._trainer import Fidelity, train_proxy
+from search.study._study import save_weights
+from search.training import Fidelity, train_proxy
 
 PROMOTION_ATTR = "promotion"  # the settings of the latest promotion of the study
 RECORD_PREFIX = "promoted:"

@@ -26,18 +26,15 @@ import dataclasses
 from cost_models import CostReport, DeviceProfile, Limits, analytic_cost, check_limits, counted_macs, device_from_dict, measure_cost
 from spaces import ArchConfig, DesignSpace, parse_space
 
-from search._settings import RunSettings
-from search._storage import StudyError
-from search._target import fail_stale_trials
-from search._trainer import ProxyResult
+from search._settings import SETTINGS_ATTR, RunSettings, limits_of
+from search.storage import StudyError
+from search.study._target import fail_stale_trials
+from search.training import ProxyResult, Trainer
 
-SETTINGS_ATTR = "ghostrnn_settings"
 # Objective value given to a design that is never trained (infeasible): worse than
 # any trained design, so it cannot sit on a front even where constraints are ignored.
 UNTRAINED_METRIC = {"kws": 0.0, "se": -100.0}
 
-
-Trainer = Callable[[ArchConfig], ProxyResult]
 
 
 def design_key(config: ArchConfig) -> str:
@@ -137,10 +134,6 @@ def parse_space_dict(data: dict[str, Any]) -> DesignSpace:
     import yaml
 
     return parse_space(yaml.safe_dump(data, sort_keys=False), origin=f"space {data.get('name', '')}")
-
-
-def limits_of(settings: RunSettings) -> Limits:
-    return Limits(memory_bytes=settings.budget_bytes, ram_bytes=settings.ram_budget_bytes, latency_ms=settings.latency_budget_ms)
 
 
 def baseline_designs(space: DesignSpace, device: DeviceProfile, limits: Limits, per_cell: int = 2) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ from cost_models import (
     measure_cost,
     write_calibration,
 )
-from reports._table import format_table
+from reports import format_table
 from spaces import ArchConfig
 
 from search._errors import UsageError

@@ -41,7 +41,7 @@ from torch import nn
 
 from spaces import ArchConfig
 
-from cost_models._quantize import RQ_SHIFT, QuantizedModel
+from cost_models.deploy._quantize import RQ_SHIFT, QuantizedModel
 
 # Bump when the generated code changes what it computes or how: measured costs cached
 # on disk are keyed by it.

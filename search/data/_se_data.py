@@ -1,6 +1,6 @@
 """Speech-enhancement data: synthetic speech in noise, STFT magnitudes, SI-SNR.
 
-Clean clips are one or two words from the corpus synthesizer (``search._espeak``),
+Clean clips are one or two words from the corpus synthesizer (``search.data._espeak``),
 placed in a 1 s window; noise (white, pink, brown or babble of other clips of the same
 split) is added at an SNR drawn from a range (default -5 to 15 dB), measured over the
 whole window. The model sees log STFT magnitudes (stft129: 256-point Hann window, hop
@@ -15,7 +15,7 @@ that ``torch.istft`` can invert them; each frame is still one 256-sample window 
 
 Example:
     >>> import torch
-    >>> from search._se_data import si_snr
+    >>> from search.data._se_data import si_snr
     >>> clean = torch.randn(1, 16000)
     >>> bool(si_snr(0.5 * clean, clean) > 100)
     True
@@ -32,12 +32,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from search._audio import colored_noise, noise_for_snr, place, rms
-from search._cache import PathLike, cache_root, fingerprint, load_tensors, save_tensors
-from search._corpus import BABBLE, KEYWORDS, MIX_NOISE_KINDS, SPLITS, UNKNOWN_WORDS, CorpusConfig, babble_noise, random_utterance, split_voice_configurations
-from search._espeak import SAMPLE_RATE, library_version, synthesize
-from search._features import FEATURE_RECIPES, compute_features, hann_window
-from spaces._config import FEATURE_FRONT_ENDS
+from search.data._audio import colored_noise, noise_for_snr, place, rms
+from search.data._cache import PathLike, cache_root, fingerprint, load_tensors, save_tensors
+from search.data._corpus import BABBLE, KEYWORDS, MIX_NOISE_KINDS, SPLITS, UNKNOWN_WORDS, CorpusConfig, babble_noise, random_utterance, split_voice_configurations
+from search.data._espeak import SAMPLE_RATE, library_version, synthesize
+from search.data._features import FEATURE_RECIPES, compute_features, hann_window
+from spaces import FEATURE_FRONT_ENDS
 
 FEATURE_NAME = "stft129"
 SE_VERSION = 1

@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional, TypeVar
 from optuna.storages import RDBStorage
 
 from search._errors import StudyError, UsageError
+from search.storage._urls import mask_url
 
 RETRY_SECONDS_ENV = "GHOSTRNN_STORAGE_RETRY_SECONDS"
 DEFAULT_RETRY_SECONDS = 60.0
@@ -80,7 +81,6 @@ def first_line(error: BaseException) -> str:
     line = text.splitlines()[0].strip() if text else type(cause).__name__
     if line.startswith("(") and ") " in line:
         line = line.split(") ", 1)[1]
-    from search._storage import mask_url  # imported here: _storage builds on this module
 
     return mask_url(line)
 

@@ -8,7 +8,7 @@ search never looked at.
 
 Example (after ``search export ... --to exported``):
 
-    >>> from search._train_exported import train_exported
+    >>> from search.training._train_exported import train_exported
     >>> outcome = train_exported("exported/model.yaml", epochs=20)  # doctest: +SKIP
     >>> outcome.test_metric  # doctest: +SKIP
     0.71
@@ -27,9 +27,9 @@ import yaml
 from reports import format_table, read_model_yaml
 from spaces import ArchConfig, build_model
 
-from search._datasets import load_kws_data, load_se_data
+from search.data import load_kws_data, load_se_data
 from search._errors import UsageError
-from search._trainer import Fidelity, ProxyResult, evaluate_kws, evaluate_se, train_proxy
+from search.training._trainer import Fidelity, ProxyResult, evaluate_kws, evaluate_se, train_proxy
 
 DEFAULT_EPOCHS = 20
 

@@ -1,0 +1,31 @@
+"""The bridge from a search's settings to proxy training: load the data once, train a design.
+
+Example:
+    >>> from search.training import make_trainer  # doctest: +SKIP
+    >>> trainer = make_trainer(settings)           # doctest: +SKIP
+    >>> trainer(ArchConfig(hidden=64)).metric      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from spaces import ArchConfig
+
+from search.data import load_task_data
+from search._settings import RunSettings
+from search.training._trainer import Fidelity, ProxyResult, train_proxy
+
+# What the study driver calls to score one design.
+Trainer = Callable[[ArchConfig], ProxyResult]
+
+
+def make_trainer(settings: RunSettings, progress: bool = True) -> Trainer:
+    """A function that proxy-trains one design with the run's fidelity."""
+    data = load_task_data(settings, progress)
+    fidelity = Fidelity.from_dict(settings.fidelity)
+
+    def train(config: ArchConfig) -> ProxyResult:
+        return train_proxy(config, data, fidelity)
+
+    return train
