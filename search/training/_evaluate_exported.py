@@ -48,8 +48,14 @@ class Evaluation:
     split: str
     precision: str
     weights: Path
-    confusion: torch.Tensor
+    labels: torch.Tensor  # [clips] true class per clip
+    predictions: torch.Tensor  # [clips] predicted class per clip
     notes: tuple[str, ...]
+
+    @property
+    def confusion(self) -> torch.Tensor:
+        count = len(self.class_names)
+        return torch.bincount(self.labels * count + self.predictions, minlength=count * count).reshape(count, count)
 
     @property
     def clips(self) -> int:
@@ -154,9 +160,7 @@ def evaluate_exported(
     if not len(labels):
         raise UsageError(f"{dataset.layout.root} has no clips in the test split; pass --split all")
     predicted = _predict(model, config, (features - mean) / std, precision)
-    count = len(names)
-    confusion = torch.bincount(labels * count + predicted, minlength=count * count).reshape(count, count)
-    return Evaluation(config, names, dataset.layout.root, chosen, precision, weights_path, confusion, dataset.notes)
+    return Evaluation(config, names, dataset.layout.root, chosen, precision, weights_path, labels, predicted, dataset.notes)
 
 
 def evaluation_summary(result: Evaluation) -> str:

@@ -1,6 +1,6 @@
 """``search train model.yaml``: train an exported design at full fidelity and test it.
 
-The data pipeline is the search's own (same corpus or Speech Commands copy, same
+The data pipeline is the search's own (same corpus or class-folder dataset, same
 front end, same normalisation from the training split) as recorded in the
 ``model.yaml``; the recipe is the search's proxy recipe with all of the training data,
 more epochs and no time limit. The result is scored on the test split, which the
