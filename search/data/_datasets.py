@@ -28,6 +28,7 @@ from search._errors import DataError
 from search.data._corpus import SILENCE, SPLITS, UNKNOWN, CorpusConfig, load_synthetic_corpus
 from search.data._folder_dataset import FolderDataset, load_folder_dataset
 from search.data._se_data import SeConfig, SeData, load_se_mixtures
+from search.data._se_folders import load_se_folders
 
 # Per-dimension standard deviations below this are treated as constant dimensions.
 _MIN_STD = 1e-5
@@ -153,10 +154,18 @@ def load_se_data(
     eval_clips: int = SeConfig.eval_clips,
     snr_db: tuple[float, float] = SeConfig.snr_db,
     seed: int = 0,
+    data_dir: Optional[PathLike] = None,
+    clip_seconds: float = 1.0,
     progress: bool = True,
 ) -> SeData:
-    """Speech-enhancement mixtures (synthetic speech + noise), cached; see ``search.data._se_data``."""
-    config = SeConfig(train_clips=train_clips, eval_clips=eval_clips, snr_db=tuple(snr_db), seed=seed)
+    """Speech-enhancement mixtures, cached: synthetic speech + noise (``search.data._se_data``),
+    or with ``data_dir`` its ``clean/`` and ``noise/`` recordings (``search.data._se_folders``)."""
+    clip_samples = int(round(clip_seconds * SeConfig.clip_samples))
+    config = SeConfig(train_clips=train_clips, eval_clips=eval_clips, snr_db=tuple(snr_db), seed=seed, clip_samples=clip_samples)
+    if data_dir is not None:
+        return load_se_folders(data_dir, config, cache_dir=cache_dir, progress=progress)
+    if clip_seconds != 1.0:
+        raise DataError("--clip-seconds needs --data-dir; the synthetic mixtures are 1 s clips")
     return load_se_mixtures(config, cache_dir=cache_dir, progress=progress)
 
 
@@ -177,4 +186,4 @@ def load_task_data(settings: RunSettings, progress: bool = True):
             **options,
         )
     options = {} if settings.utterances_per_class is None else {"train_clips": settings.utterances_per_class}
-    return load_se_data(seed=settings.seed, progress=progress, **options)
+    return load_se_data(seed=settings.seed, data_dir=settings.data_dir, clip_seconds=settings.clip_seconds, progress=progress, **options)

@@ -111,8 +111,8 @@ def build_settings(
         raise UsageError(str(error)) from None
     if data_dir is not None and not Path(data_dir).expanduser().is_dir():
         raise UsageError(f"--data-dir {data_dir} is not a directory; point it at a folder of class folders of audio clips")
-    if data_dir is not None and task != "kws":
-        raise UsageError("--data-dir takes keyword clips; speech enhancement trains on the synthetic mixtures, drop --data-dir")
+    if task == "se" and keywords is not None:
+        raise UsageError("--keywords is for kws; an SE --data-dir holds clean/ and noise/ recordings")
     word_list = parse_keywords(keywords) if isinstance(keywords, str) else (list(keywords) if keywords is not None else None)
     if (word_list is not None or clip_seconds != 1.0) and data_dir is None:
         raise UsageError("--keywords and --clip-seconds need --data-dir; the synthetic corpus has the 10 Speech Commands keywords in 1 s clips")
@@ -183,6 +183,8 @@ def fit_space_to_data(settings: RunSettings, space: DesignSpace, progress: bool)
     from search.data import load_task_data
 
     data = load_task_data(settings, progress)
+    if settings.task != "kws":
+        return settings, space
     if progress:
         print("\n".join(data.notes))
     fixed = dict(space.fixed, classes=data.num_classes, frames=int(data.train.features.shape[1]))

@@ -67,6 +67,8 @@ def load_exported_data(document: dict[str, Any], config: ArchConfig, progress: b
             options |= {"keywords": source.get("keywords"), "clip_seconds": float(source.get("clip_seconds", 1.0))}
         return load_kws_data(features=config.features, data_dir=source.get("data_dir"), seed=seed, progress=progress, **options)
     options = {} if count is None else {"train_clips": int(count)}
+    if source.get("data_dir") is not None:
+        options |= {"data_dir": source["data_dir"], "clip_seconds": float(source.get("clip_seconds", 1.0))}
     return load_se_data(seed=seed, progress=progress, **options)
 
 
