@@ -64,3 +64,30 @@ def test_se_folder_problems(tmp_path: Path, capsys, monkeypatch) -> None:
     error = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in error and "has no noise recordings" in error
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.slow
+def test_se_search_and_evaluate_on_own_recordings(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The test-split SI-SNRi of search evaluate equals the search's own evaluation of that split."""
+    import json
+
+    import search
+    from search.results import export_run, open_run
+    from search.training import Fidelity, evaluate_exported, evaluate_se
+    from spaces import build_model, load_config
+
+    monkeypatch.setenv("GHOSTRNN_CACHE", str(tmp_path / "cache"))
+    root = make_se_folder(tmp_path / "se")
+    result = search.run(task="se", device="cortex-m55", budget="200KB", trials=1, data_dir=str(root), out=tmp_path / "runs", progress=False, fidelity=Fidelity(epochs=1))
+    model_yaml = export_run(open_run(result.run_dir), to=tmp_path / "exported", onnx=False, progress=False).files.model_yaml
+    scored = evaluate_exported(model_yaml, root, split="test", progress=False)
+    model = build_model(load_config(model_yaml))
+    model.load_state_dict(torch.load(model_yaml.parent / "weights.pt", weights_only=True))
+    torch.set_num_threads(1)
+    data = load_se_data(data_dir=root, progress=False)
+    assert scored.si_snri_db == pytest.approx(evaluate_se(model, data.test), abs=1e-4)
+    capsys.readouterr()
+    assert main(["evaluate", str(model_yaml), "--data-dir", str(root), "--precision", "int8", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["clips"] == 30 and report["split"] == "all" and sum(band["clips"] for band in report["by_input_snr"]) == 30
+    assert abs(report["si_snri_db"] - evaluate_exported(model_yaml, root, progress=False).si_snri_db) < 1.0  # int8 near float

@@ -30,7 +30,7 @@ from reports import format_table
 from spaces import ArchConfig, build_model
 
 from search._errors import UsageError
-from search.data import CLASS_NAMES, SAMPLE_RATE, SPLITS, load_folder_dataset
+from search.data import CLASS_NAMES, SAMPLE_RATE, SPLITS, apply_mask, load_folder_dataset, load_se_data, log_magnitude, si_snr_improvement
 from search.training._train_exported import _read
 
 PRECISIONS = ("float", "int8")
@@ -85,6 +85,48 @@ class Evaluation:
         }
 
 
+@dataclass
+class SeEvaluation:
+    """SI-SNR improvement per mixture (dB) of an SE design on a folder's clean/ and noise/ recordings."""
+
+    config: ArchConfig
+    data_dir: Path
+    split: str
+    precision: str
+    weights: Path
+    improvements: torch.Tensor  # [clips] dB
+    snr_db: torch.Tensor  # [clips] the SNR each mixture was made at
+
+    @property
+    def clips(self) -> int:
+        return int(self.improvements.numel())
+
+    @property
+    def si_snri_db(self) -> float:
+        return float(self.improvements.mean())
+
+    def by_snr(self) -> list[tuple[float, float, int, float]]:
+        """(low, high, clips, mean SI-SNRi) per 5 dB band of input SNR."""
+        bands = []
+        for low in range(int(self.snr_db.min().floor()) // 5 * 5, int(self.snr_db.max().ceil()) + 1, 5):
+            inside = (self.snr_db >= low) & (self.snr_db < low + 5)
+            if inside.any():
+                bands.append((float(low), float(low + 5), int(inside.sum()), float(self.improvements[inside].mean())))
+        return bands
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "design": self.config.describe(),
+            "data_dir": str(self.data_dir),
+            "split": self.split,
+            "precision": self.precision,
+            "weights": str(self.weights),
+            "clips": self.clips,
+            "si_snri_db": self.si_snri_db,
+            "by_input_snr": [{"snr_db": [low, high], "clips": clips, "si_snri_db": value} for low, high, clips, value in self.by_snr()],
+        }
+
+
 def _class_names(document: dict[str, Any], config: ArchConfig, path: Path) -> tuple[str, ...]:
     names = document.get("training", {}).get("data", {}).get("classes")
     if names is None and config.classes == len(CLASS_NAMES):
@@ -125,8 +167,9 @@ def evaluate_exported(
     weights: Union[str, Path, None] = None,
     cache_dir: Union[str, os.PathLike, None] = None,
     progress: bool = True,
-) -> Evaluation:
-    """Accuracy, per-class accuracy and confusion matrix of an exported KWS design on ``data_dir``.
+) -> Union[Evaluation, SeEvaluation]:
+    """Accuracy, per-class accuracy and confusion matrix of an exported KWS design on ``data_dir``
+    (an SE design: SI-SNRi on mixtures of ``data_dir``'s clean/ and noise/ recordings).
 
     ``split``: ``test`` (the default when the folder has list files) or ``all`` (the
     default otherwise). ``weights``: default ``weights.pt`` beside the ``model.yaml``.
@@ -137,9 +180,6 @@ def evaluate_exported(
         raise UsageError(f"unknown split {split!r}; valid: {', '.join(EVALUATION_SPLITS)}")
     path = Path(model_yaml)
     document, config = _read(path)
-    if config.task != "kws":
-        raise UsageError(f"{path} is a {config.task} design; search evaluate scores keyword-spotting designs on class folders")
-    names = _class_names(document, config, path)
     mean, std = _normalization(document, path)
     weights_path = Path(weights) if weights is not None else path.parent / "weights.pt"
     if not weights_path.is_file():
@@ -150,6 +190,9 @@ def evaluate_exported(
     except (RuntimeError, OSError, ValueError) as error:
         raise UsageError(f"the weights in {weights_path} do not fit {path}'s design ({str(error).splitlines()[0]})") from None
     model.eval()
+    if config.task == "se":
+        return _evaluate_se(model, config, data_dir, split or "all", precision, weights_path, (mean, std), cache_dir, progress)
+    names = _class_names(document, config, path)
     front = config.front_end
     clip_seconds = ((config.frames - 1) * front.hop_samples + front.window_samples) / SAMPLE_RATE
     dataset = load_folder_dataset(data_dir, config.features, class_names=names, clip_seconds=clip_seconds, augment=False, cache_dir=cache_dir, progress=progress)
@@ -163,8 +206,50 @@ def evaluate_exported(
     return Evaluation(config, names, dataset.layout.root, chosen, precision, weights_path, labels, predicted, dataset.notes)
 
 
-def evaluation_summary(result: Evaluation) -> str:
-    """Accuracy, the per-class table and the confusion matrix, as text."""
+@torch.no_grad()
+def _evaluate_se(
+    model: torch.nn.Module,
+    config: ArchConfig,
+    data_dir: Union[str, os.PathLike],
+    split: str,
+    precision: str,
+    weights_path: Path,
+    normalization: tuple[torch.Tensor, torch.Tensor],
+    cache_dir: Union[str, os.PathLike, None],
+    progress: bool,
+) -> SeEvaluation:
+    """SI-SNRi of the design's masks, float or int8, with the model.yaml's normalisation."""
+    data = load_se_data(data_dir=data_dir, cache_dir=cache_dir, progress=progress)
+    parts = [data.split(name) for name in (SPLITS if split == "all" else ("test",))]
+    noisy, clean = torch.cat([part.noisy for part in parts]), torch.cat([part.clean for part in parts])
+    inputs = (log_magnitude(noisy) - normalization[0]) / normalization[1]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        quantized = quantize_model(model, config) if precision == "int8" else None
+        improvements = []
+        for start in range(0, len(noisy), _BATCH):
+            batch = inputs[start : start + _BATCH]
+            mask = simulate(quantized, quantized.quantize_input(batch)).float() / 32768.0 if quantized is not None else model(batch)
+            estimate = apply_mask(mask, noisy[start : start + _BATCH])
+            improvements.append(si_snr_improvement(estimate, noisy[start : start + _BATCH], clean[start : start + _BATCH]))
+    finally:
+        torch.set_num_threads(threads)
+    snr = torch.cat([part.snr_db for part in parts])
+    return SeEvaluation(config, Path(data_dir).expanduser(), split, precision, weights_path, torch.cat(improvements), snr)
+
+
+def evaluation_summary(result: Union[Evaluation, SeEvaluation]) -> str:
+    """Accuracy, the per-class table and the confusion matrix (SE: SI-SNRi per input SNR band), as text."""
+    if isinstance(result, SeEvaluation):
+        rows = [{"input SNR dB": f"{low:g} to {high:g}", "clips": clips, "SI-SNRi dB": round(value, 2)} for low, high, clips, value in result.by_snr()]
+        return "\n".join(
+            [
+                format_table(rows, list(rows[0])),
+                f"\n{result.config.describe()} ({result.precision}, {result.weights.name}) on {result.data_dir}, split {result.split}: "
+                f"SI-SNRi {result.si_snri_db:.2f} dB over {result.clips} mixtures",
+            ]
+        )
     lines = [*result.notes, ""]
     per_class = result.class_accuracy()
     totals = result.confusion.sum(dim=1).tolist()
