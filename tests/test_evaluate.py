@@ -12,7 +12,7 @@ import torch
 
 import search
 from search.cli import main
-from search.data import KEYWORDS, SILENCE, UNKNOWN, load_kws_data
+from search.data import KEYWORDS, SILENCE, UNKNOWN, hash_split, load_kws_data
 from search.results import export_run, open_run
 from search.training import Fidelity, evaluate_exported, evaluate_kws
 from spaces import build_model, load_config
@@ -91,6 +91,19 @@ def test_cli_refusals_are_one_line(exported, tmp_path: Path, capsys) -> None:
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 3 and all(line.startswith("search: error: ") for line in errors)
     assert "does not exist" in errors[0] and "none.pt does not exist" in errors[1]
+
+
+@needs_real_dev
+def test_real_clips_hash_to_the_speech_commands_test_split() -> None:
+    """The real clips are Speech Commands test files, which Google chose by the same hash rule."""
+    from search.data import scan_folders
+
+    clips = [f"{path.parent.name}/{path.name}" for path in REAL_DEV.glob("*/*.wav")]
+    assert len(clips) > 500 and {hash_split(clip) for clip in clips} == {"test"}
+    layout = scan_folders(REAL_DEV)
+    assert layout.split_rule == "speaker rank" and all(layout.files[split] for split in ("train", "validation", "test"))
+    speakers = {split: {clip.split("/")[1].split("_nohash_")[0] for clip in layout.files[split]} for split in layout.files}
+    assert not (speakers["train"] & speakers["validation"]) and not (speakers["train"] & speakers["test"])
 
 
 @needs_real_dev
