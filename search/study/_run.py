@@ -29,8 +29,8 @@ from reports import format_table
 from spaces import DesignSpace, load_space
 
 from search._errors import UsageError
-from search.data import parse_keywords
 from search._settings import RunSettings, parse_objectives
+from search.data import parse_keywords
 from search.study._join import join_conflicts
 from search.study._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, PromotionPlan, promote as promote_front
 from search.storage import lost_error
