@@ -26,16 +26,15 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from search._errors import DataError
 from search.data._audio import noise_for_snr, rms
 from search.data._audio_files import AUDIO_SUFFIXES, fit_length, is_audio_file, read_audio
-from search.data._cache import PathLike, cache_root, fingerprint, load_tensors, save_tensors
+from search.data._cache import PathLike, cache_root, fingerprint
 from search.data._class_folders import _speaker_rank_split, hash_split
 from search.data._corpus import SPLITS
-from search.data._se_data import SeConfig, SeData, SeSplit, _pcm, _to_16_bit, log_magnitude
+from search.data._se_data import SeConfig, SeData, _to_16_bit, load_se_cache, save_se_cache, se_data_from_mixtures
 
 SE_FOLDERS_VERSION = 1
 CLEAN, NOISE = "clean", "noise"
@@ -114,7 +113,7 @@ def _mix_split(config: SeConfig, split: str, clean_files: list[Path], noises: li
             mixture *= 0.99 / peak
         clean[index], noisy[index], snrs[index] = _to_16_bit(window), _to_16_bit(mixture), snr
         bar.update(1)
-    return clean, noisy, snrs
+    return clean, noisy, snrs, [NOISE] * len(clean_files)
 
 
 def load_se_folders(root: PathLike, config: SeConfig = SeConfig(), cache_dir: Optional[PathLike] = None, progress: bool = True) -> SeData:
@@ -131,17 +130,11 @@ def load_se_folders(root: PathLike, config: SeConfig = SeConfig(), cache_dir: Op
         "splits": {split: len(splits[split]) for split in SPLITS},
         "config": asdict(config) | {"train_clips": None, "eval_clips": None},
     }
-    key_text = json.dumps(key, sort_keys=True)
+    recipe = json.dumps(key, sort_keys=True)
     path = cache_root(cache_dir) / f"se-folders-{fingerprint(key)}.pt"
-    payload = load_tensors(path)
-    if payload is not None and payload.get("key") == key_text:
-        loaded = {}
-        for split in SPLITS:
-            stored = dict(payload["splits"][split])
-            for name in ("noisy", "clean"):
-                stored[name] = stored[name].to(torch.float32) / 32768.0
-            loaded[split] = SeSplit(**stored)
-        return SeData(loaded["train"], loaded["validation"], loaded["test"], payload["mean"], payload["std"], config, path)
+    cached = load_se_cache(path, recipe, config)
+    if cached is not None:
+        return cached
     total = sum(len(files) for files in splits.values())
     with tqdm(total=total + len(noise_files), desc=f"mixing {root.name}", unit="file", disable=not progress, dynamic_ncols=True) as bar:
         noises = []
@@ -149,29 +142,4 @@ def load_se_folders(root: PathLike, config: SeConfig = SeConfig(), cache_dir: Op
             noises.append(read_audio(noise_path))
             bar.update(1)
         raw = {split: _mix_split(config, split, splits[split], noises, bar) for split in SPLITS}
-    logs = {split: log_magnitude(torch.from_numpy(raw[split][1])) for split in SPLITS}
-    frames = logs["train"].reshape(-1, logs["train"].shape[-1]).double()
-    mean, std = frames.mean(dim=0).float(), frames.std(dim=0).clamp_min(1e-5).float()
-    built = {
-        split: SeSplit(
-            inputs=((logs[split] - mean) / std).contiguous(),
-            noisy=torch.from_numpy(raw[split][1]),
-            clean=torch.from_numpy(raw[split][0]),
-            snr_db=torch.from_numpy(raw[split][2]),
-            noise_kinds=[NOISE] * len(raw[split][0]),
-        )
-        for split in SPLITS
-    }
-    save_tensors(
-        path,
-        {
-            "key": key_text,
-            "mean": mean,
-            "std": std,
-            "splits": {
-                split: {"inputs": s.inputs, "noisy": _pcm(s.noisy), "clean": _pcm(s.clean), "snr_db": s.snr_db, "noise_kinds": s.noise_kinds}
-                for split, s in built.items()
-            },
-        },
-    )
-    return SeData(built["train"], built["validation"], built["test"], mean, std, config, path)
+    return save_se_cache(path, recipe, se_data_from_mixtures(raw, config))

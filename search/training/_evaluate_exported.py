@@ -71,13 +71,7 @@ class Evaluation:
         return {name: (float(self.confusion[i, i]) / int(totals[i]) if int(totals[i]) else None) for i, name in enumerate(self.class_names)}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "design": self.config.describe(),
-            "data_dir": str(self.data_dir),
-            "split": self.split,
-            "precision": self.precision,
-            "weights": str(self.weights),
-            "clips": self.clips,
+        return _header(self) | {
             "accuracy": self.accuracy,
             "class_accuracy": self.class_accuracy(),
             "classes": list(self.class_names),
@@ -115,16 +109,22 @@ class SeEvaluation:
         return bands
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "design": self.config.describe(),
-            "data_dir": str(self.data_dir),
-            "split": self.split,
-            "precision": self.precision,
-            "weights": str(self.weights),
-            "clips": self.clips,
+        return _header(self) | {
             "si_snri_db": self.si_snri_db,
             "by_input_snr": [{"snr_db": [low, high], "clips": clips, "si_snri_db": value} for low, high, clips, value in self.by_snr()],
         }
+
+
+def _header(result: Union[Evaluation, SeEvaluation]) -> dict[str, Any]:
+    """What was scored, on what, how: the start of ``to_dict``."""
+    return {
+        "design": result.config.describe(),
+        "data_dir": str(result.data_dir),
+        "split": result.split,
+        "precision": result.precision,
+        "weights": str(result.weights),
+        "clips": result.clips,
+    }
 
 
 def _class_names(document: dict[str, Any], config: ArchConfig, path: Path) -> tuple[str, ...]:
