@@ -76,7 +76,7 @@ def hash_split(relative: str) -> str:
     return "train"
 
 
-def _speaker_rank_split(clips: list[str], root: Path, by_hash: dict[str, str]) -> tuple[dict[str, str], str]:
+def speaker_rank_split(clips: list[str], root: Path, by_hash: dict[str, str]) -> tuple[dict[str, str], str]:
     """Speakers ranked by their hash, the last 10 % (at least one) to test, the 10 % before to validation.
 
     For a folder the hash rule leaves a split empty: a few speakers, or one split of
@@ -96,7 +96,7 @@ def _speaker_rank_split(clips: list[str], root: Path, by_hash: dict[str, str]) -
         return "test" if number >= first_test else "validation" if number >= first_validation else "train"
 
     line = (
-        f"the speaker hash rule gives no clips to {', '.join(empty)} (a folder of one Speech Commands split hashes alike); "
+        f"the speaker hash rule gives no clips to {', '.join(empty)} (few speakers, or one Speech Commands split, whose speakers hash alike); "
         f"split by speaker instead: {first_validation}/{validation}/{held_out} of {len(speakers)} speakers to train/validation/test"
     )
     return {relative: split(relative) for relative in clips}, line
@@ -213,7 +213,7 @@ def scan_folders(root: PathLike, keywords: Optional[Sequence[str]] = None, allow
     if not present:
         split_of = {relative: hash_split(relative) for relative in everything}
         if len(set(split_of.values())) < len(SPLITS):
-            split_of, line = _speaker_rank_split(everything, root, split_of)
+            split_of, line = speaker_rank_split(everything, root, split_of)
             notes.append(line)
             rule = "speaker rank"
     files: dict[str, list[str]] = {split: [] for split in SPLITS}

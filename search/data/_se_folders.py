@@ -32,7 +32,7 @@ from search._errors import DataError
 from search.data._audio import noise_for_snr, rms
 from search.data._audio_files import AUDIO_SUFFIXES, fit_length, is_audio_file, read_audio
 from search.data._cache import PathLike, cache_root, fingerprint
-from search.data._class_folders import _speaker_rank_split, hash_split
+from search.data._class_folders import speaker_rank_split, hash_split
 from search.data._corpus import SPLITS
 from search.data._se_data import SeConfig, SeData, _to_16_bit, load_se_cache, save_se_cache, se_data_from_mixtures
 
@@ -70,7 +70,7 @@ def scan_se_folders(root: PathLike) -> tuple[dict[str, list[Path]], list[Path]]:
     relative = {path.relative_to(root / CLEAN).as_posix(): path for path in clean}
     split_of = {name: hash_split(name) for name in relative}
     if len(set(split_of.values())) < len(SPLITS):
-        split_of, _ = _speaker_rank_split(list(relative), root / CLEAN, split_of)
+        split_of, _ = speaker_rank_split(list(relative), root / CLEAN, split_of)
     splits: dict[str, list[Path]] = {split: [] for split in SPLITS}
     for name, path in relative.items():
         splits[split_of[name]].append(path)
