@@ -173,7 +173,7 @@ def test_speaker_rank_split_when_the_hash_leaves_a_split_empty(tmp_path: Path) -
     layout = scan_folders(tmp_path / "own")
     assert layout.split_rule == "speaker rank"
     assert [len(layout.files[split]) for split in ("train", "validation", "test")] == [16, 2, 2]
-    assert "8/1/1 of 10 speakers" in layout.notes[-1]
+    assert "8/1/1 of 10 speakers" in layout.split_notes[-1]
 
 
 @pytest.mark.parametrize(

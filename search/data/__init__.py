@@ -23,13 +23,14 @@ from search.data._espeak import SAMPLE_RATE
 from search.data._features import FEATURE_RECIPES, compute_features
 from search.data._audio_files import AUDIO_SUFFIXES, read_audio
 from search.data._class_folders import FolderLayout, hash_split, parse_keywords, scan_folders
-from search.data._folder_dataset import FolderDataset, load_folder_dataset
+from search.data._folder_dataset import FolderDataset, dataset_notes, load_folder_dataset
 from search.data._se_data import SeConfig, SeData, SeSplit, apply_mask, istft, log_magnitude, si_snr, si_snr_improvement, stft
 
 __all__ = [
     "AUDIO_SUFFIXES",
     "FolderDataset",
     "FolderLayout",
+    "dataset_notes",
     "hash_split",
     "parse_keywords",
     "read_audio",

@@ -55,6 +55,7 @@ class FolderLayout:
     split_rule: str  # "lists", "speaker hash" or "speaker rank" (when the hash leaves a split empty)
     content_key: str  # hash of every clip's path, size and mtime, the lists and the noise files
     notes: tuple[str, ...] = field(default=())
+    split_notes: tuple[str, ...] = field(default=())  # about the splits only
 
     def word_of(self, relative: str) -> str:
         return relative.split("/", 1)[0]
@@ -165,7 +166,8 @@ def scan_folders(root: PathLike, keywords: Optional[Sequence[str]] = None, allow
                 empty.append(entry.name)
     if not clips:
         raise DataError(f"{root} has no class folders with audio clips ({', '.join(AUDIO_SUFFIXES)}); expected {_LAYOUT}")
-    notes = []
+    notes: list[str] = []
+    split_notes: list[str] = []
     if keywords is None:
         chosen = list(KEYWORDS) if all(word in clips for word in KEYWORDS) else sorted(clips)
     else:
@@ -207,14 +209,14 @@ def scan_folders(root: PathLike, keywords: Optional[Sequence[str]] = None, allow
                 else:
                     split_of.setdefault(entry, split)
         if absent:
-            notes.append(f"{absent} of {listed_total} clips named in {' and '.join(LIST_FILES.values())} are not in {root} (a partial copy); skipped")
+            split_notes.append(f"{absent} of {listed_total} clips named in {' and '.join(LIST_FILES.values())} are not in {root} (a partial copy); skipped")
     everything = [relative for word in sorted(clips) for relative in clips[word]]
     rule = "lists" if present else "speaker hash"
     if not present:
         split_of = {relative: hash_split(relative) for relative in everything}
         if len(set(split_of.values())) < len(SPLITS):
             split_of, line = speaker_rank_split(everything, root, split_of)
-            notes.append(line)
+            split_notes.append(line)
             rule = "speaker rank"
     files: dict[str, list[str]] = {split: [] for split in SPLITS}
     for relative in everything:
@@ -229,4 +231,5 @@ def scan_folders(root: PathLike, keywords: Optional[Sequence[str]] = None, allow
         split_rule=rule,
         content_key=content_key,
         notes=tuple(notes),
+        split_notes=tuple(split_notes),
     )

@@ -132,14 +132,12 @@ def _waveform(rng: np.random.Generator, root: Path, path: str, train: bool, nois
     return audio.astype(np.float32)
 
 
-def _notes(layout: FolderLayout, names: tuple[str, ...]) -> tuple[str, ...]:
-    counts = {split: len(layout.files[split]) for split in SPLITS}
+def dataset_notes(layout: FolderLayout, names: tuple[str, ...], splits: bool = True) -> tuple[str, ...]:
+    """One line each: the classes and clips (per split when ``splits``), what was skipped, where silence comes from."""
+    counts = [len(layout.files[split]) for split in SPLITS]
     rule = {"lists": "validation_list.txt/testing_list.txt", "speaker hash": "the speaker hash rule (no list files)", "speaker rank": "speaker (no list files)"}[layout.split_rule]
-    lines = [
-        f"{layout.root}: {len(names)} classes ({', '.join(names)}); clips train/validation/test "
-        f"{counts['train']}/{counts['validation']}/{counts['test']} split by {rule}",
-        *layout.notes,
-    ]
+    clips = f"clips train/validation/test {'/'.join(map(str, counts))} split by {rule}" if splits else f"{sum(counts)} clips"
+    lines = [f"{layout.root}: {len(names)} classes ({', '.join(names)}); {clips}", *layout.notes, *(layout.split_notes if splits else ())]
     if SILENCE in names:
         lines.append(
             f"{SILENCE} and training noise: {len(layout.background)} recording(s) of {BACKGROUND}/"
@@ -181,7 +179,7 @@ def load_folder_dataset(
     layout = scan_folders(data_dir, keywords, allow_missing=class_names is not None)
     names = tuple(class_names) if class_names is not None else class_names_for(layout)
     recipe = FolderRecipe(clip_samples=clip_samples_for(clip_seconds, feature_name), augment=augment, seed=seed)
-    notes = _notes(layout, names)
+    notes = dataset_notes(layout, names)
     key = {
         "kind": "class-folders",
         "version": LOADER_VERSION,

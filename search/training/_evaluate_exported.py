@@ -30,7 +30,7 @@ from reports import format_table
 from spaces import ArchConfig, build_model
 
 from search._errors import UsageError
-from search.data import CLASS_NAMES, SAMPLE_RATE, SPLITS, apply_mask, load_folder_dataset, load_se_data, log_magnitude, si_snr_improvement
+from search.data import CLASS_NAMES, SAMPLE_RATE, SPLITS, apply_mask, dataset_notes, load_folder_dataset, load_se_data, log_magnitude, si_snr_improvement
 from search.training._train_exported import _read
 
 PRECISIONS = ("float", "int8")
@@ -203,7 +203,8 @@ def evaluate_exported(
     if not len(labels):
         raise UsageError(f"{dataset.layout.root} has no clips in the test split; pass --split all")
     predicted = _predict(model, config, (features - mean) / std, precision)
-    return Evaluation(config, names, dataset.layout.root, chosen, precision, weights_path, labels, predicted, dataset.notes)
+    notes = dataset_notes(dataset.layout, names, splits=chosen == "test")
+    return Evaluation(config, names, dataset.layout.root, chosen, precision, weights_path, labels, predicted, notes)
 
 
 @torch.no_grad()
