@@ -5,7 +5,8 @@
 * the embedded synthetic keyword corpus (eSpeak NG voices, noise, cached);
 * a folder of class folders of audio clips in any format (``--data-dir``; Google Speech
   Commands or one's own words): :func:`load_folder_dataset`, :func:`scan_folders`;
-* speech-enhancement mixtures and their metrics (SI-SNR);
+* speech-enhancement mixtures, synthetic or of one's own ``clean/`` and ``noise/``
+  recordings, and their metrics (SI-SNR);
 * :func:`load_kws_data` / :func:`load_se_data` / :func:`load_task_data`: normalised
   train/validation/test tensors, computed once and cached under :func:`cache_root`.
 
