@@ -33,6 +33,8 @@ BINDING_KEYS = (
     "objectives",
     "fidelity",
     "data_dir",
+    "keywords",
+    "clip_seconds",
     "utterances_per_class",
     "latency_model",
 )
@@ -84,6 +86,8 @@ class RunSettings:
     seed: int = 0
     fidelity: dict[str, Any] = field(default_factory=dict)
     data_dir: Optional[str] = None
+    keywords: Optional[list[str]] = None  # --keywords; None: the folder's default words
+    clip_seconds: float = 1.0
     utterances_per_class: Optional[int] = None
     latency_model: str = "analytic"
     command: str = ""

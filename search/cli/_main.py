@@ -28,6 +28,7 @@ from cost_models import (
 from reports import format_table
 from spaces import ACTIVATIONS, CELLS, CHEAP_OPS, FEATURE_FRONT_ENDS, TASKS, ArchConfig, SpaceError, list_spaces, load_config, load_space
 
+from search.cli._evaluate import add_evaluate
 from search.cli._measure import add_calibrate, add_measure_option, measure_for_cost, measured_fields, print_measured
 from search.cli._reports import add_export, add_report, add_show, add_train
 from search._errors import DataError, UsageError
@@ -288,7 +289,10 @@ def _add_run(commands: Any) -> None:
     fidelity.add_argument("--data-fraction", type=_fraction, default=defaults.data_fraction, help="share of the training split used")
     fidelity.add_argument("--max-trial-seconds", type=_positive_float, default=defaults.max_seconds, help="training time limit per trial")
     fidelity.add_argument("--utterances-per-class", type=_positive_int, help="size of the synthetic corpus")
-    fidelity.add_argument("--data-dir", help="a local Speech Commands copy instead of the synthetic corpus")
+    data = parser.add_argument_group("your own data (default: the synthetic corpus)")
+    data.add_argument("--data-dir", metavar="DIR", help="a folder of class folders of audio clips (any WAV, FLAC, OGG), e.g. a Speech Commands copy")
+    data.add_argument("--keywords", metavar="W1,W2,...", help="the target words (folder names); other folders become _unknown_; default: the 10 Speech Commands keywords when all are there, else every folder")
+    data.add_argument("--clip-seconds", type=_positive_float, default=1.0, metavar="S", help="clips are cut or zero-padded to this length (default 1)")
     from search.study import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS
 
     promotion = parser.add_argument_group("promotion (second stage: the proxy front re-trained longer; off by default)")
@@ -322,6 +326,8 @@ def _run(args: argparse.Namespace) -> int:
         objectives=args.objectives,
         fidelity=fidelity,
         data_dir=args.data_dir,
+        keywords=args.keywords,
+        clip_seconds=args.clip_seconds,
         utterances_per_class=args.utterances_per_class,
         latency_model=args.latency_model,
         out=args.out,
@@ -412,6 +418,7 @@ COMMANDS: list[Callable[[Any], None]] = [
     add_show,
     add_export,
     add_train,
+    add_evaluate,
 ]
 
 

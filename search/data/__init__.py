@@ -3,8 +3,10 @@
 * features: :func:`compute_features` (``mfcc10``, ``logmel40``, ``stft129``, in torch),
   the front end an exported ``model.yaml`` names; :func:`log_magnitude` for SE;
 * the embedded synthetic keyword corpus (eSpeak NG voices, noise, cached);
-* a local Google Speech Commands copy (``--data-dir``);
-* speech-enhancement mixtures and their metrics (SI-SNR);
+* a folder of class folders of audio clips in any format (``--data-dir``; Google Speech
+  Commands or one's own words): :func:`load_folder_dataset`, :func:`scan_folders`;
+* speech-enhancement mixtures, synthetic or of one's own ``clean/`` and ``noise/``
+  recordings, and their metrics (SI-SNR);
 * :func:`load_kws_data` / :func:`load_se_data` / :func:`load_task_data`: normalised
   train/validation/test tensors, computed once and cached under :func:`cache_root`.
 
@@ -20,10 +22,20 @@ from search.data._corpus import CLASS_NAMES, KEYWORDS, SILENCE, SPLITS, UNKNOWN,
 from search.data._datasets import KwsData, KwsSplit, load_kws_data, load_se_data, load_task_data
 from search.data._espeak import SAMPLE_RATE
 from search.data._features import FEATURE_RECIPES, compute_features
+from search.data._audio_files import AUDIO_SUFFIXES, read_audio
+from search.data._class_folders import FolderLayout, hash_split, parse_keywords, scan_folders
+from search.data._folder_dataset import FolderDataset, dataset_notes, load_folder_dataset
 from search.data._se_data import SeConfig, SeData, SeSplit, apply_mask, istft, log_magnitude, si_snr, si_snr_improvement, stft
-from search.data._speech_commands import load_speech_commands
 
 __all__ = [
+    "AUDIO_SUFFIXES",
+    "FolderDataset",
+    "FolderLayout",
+    "dataset_notes",
+    "hash_split",
+    "parse_keywords",
+    "read_audio",
+    "scan_folders",
     "CACHE_ENV",
     "CLASS_NAMES",
     "FEATURE_RECIPES",
@@ -45,7 +57,7 @@ __all__ = [
     "istft",
     "load_kws_data",
     "load_se_data",
-    "load_speech_commands",
+    "load_folder_dataset",
     "load_synthetic_corpus",
     "load_task_data",
     "log_magnitude",

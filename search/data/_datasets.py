@@ -1,7 +1,8 @@
 """The data the search trains on: one call per task, cached, normalised.
 
-``load_kws_data`` returns keyword-spotting features from a local Speech Commands copy
-(``data_dir``) or, by default, from the embedded synthetic corpus; ``load_se_data``
+``load_kws_data`` returns keyword-spotting features from a folder of class folders
+(``data_dir``, e.g. a Speech Commands copy or one's own words) or, by default, from the
+embedded synthetic corpus; ``load_se_data``
 returns speech-enhancement mixtures. Features are computed once per dataset and cached
 on disk (see ``search.data._cache`` for where); normalisation statistics come from the
 training split only and are kept with the data so a deployment can apply them.
@@ -17,15 +18,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 
 from search._settings import RunSettings
 from search.data._cache import PathLike
-from search.data._corpus import SPLITS, CorpusConfig, load_synthetic_corpus
+from search._errors import DataError
+from search.data._corpus import SILENCE, SPLITS, UNKNOWN, CorpusConfig, load_synthetic_corpus
+from search.data._folder_dataset import FolderDataset, load_folder_dataset
 from search.data._se_data import SeConfig, SeData, load_se_mixtures
-from search.data._speech_commands import load_speech_commands
+from search.data._se_folders import load_se_folders
 
 # Per-dimension standard deviations below this are treated as constant dimensions.
 _MIN_STD = 1e-5
@@ -59,6 +62,7 @@ class KwsData:
     std: torch.Tensor
     source: str
     cache_path: Optional[Path] = None
+    notes: tuple[str, ...] = ()  # what a user should know about the data (one line each)
 
     task = "kws"
 
@@ -88,20 +92,27 @@ def load_kws_data(
     cache_dir: Optional[PathLike] = None,
     utterances_per_class: int = 1000,
     seed: int = 0,
-    setup: str = "12",
+    keywords: Optional[Sequence[str]] = None,
+    clip_seconds: float = 1.0,
     progress: bool = True,
 ) -> KwsData:
     """KWS data for a feature front end.
 
-    With ``data_dir`` it reads a Speech Commands v1/v2 copy (``setup`` ``"12"``: 10
-    keywords + silence + unknown, or ``"35"``: every word); otherwise it generates (once)
-    the synthetic eSpeak NG corpus with ``utterances_per_class`` training clips per class.
-    Raises ``DataError`` for a missing or malformed ``data_dir``.
+    With ``data_dir`` it reads a folder of class folders (any audio format; ``keywords``
+    picks the target words, see ``search.data._class_folders``), every split and every
+    keyword's training clips required; otherwise it generates (once) the synthetic
+    eSpeak NG corpus with ``utterances_per_class`` training clips per class.
+    Raises ``DataError`` for a missing or unusable ``data_dir``.
     """
+    notes: tuple[str, ...] = ()
     if data_dir is not None:
-        raw = load_speech_commands(data_dir, features, setup=setup, cache_dir=cache_dir, seed=seed, progress=progress)
-        source = f"speech-commands:{Path(data_dir).resolve()}"
+        raw = load_folder_dataset(data_dir, features, keywords=keywords, clip_seconds=clip_seconds, cache_dir=cache_dir, seed=seed, progress=progress)
+        _check_trainable(raw)
+        source = f"class-folders:{Path(data_dir).expanduser().resolve()}"
+        notes = raw.notes
     else:
+        if keywords is not None or clip_seconds != 1.0:
+            raise DataError("--keywords and --clip-seconds need --data-dir; the synthetic corpus has the 10 Speech Commands keywords in 1 s clips")
         raw = load_synthetic_corpus(
             CorpusConfig(utterances_per_class=utterances_per_class, seed=seed), features, cache_dir, progress
         )
@@ -120,7 +131,21 @@ def load_kws_data(
         std=std,
         source=source,
         cache_path=raw.cache_path,
+        notes=notes,
     )
+
+
+def _check_trainable(raw: FolderDataset) -> None:
+    """Every split holds clips and every keyword has training clips, or a one-line DataError."""
+    root = raw.layout.root
+    for split in SPLITS:
+        if not len(raw.splits[split].labels):
+            fix = "add clips, or fix the list files" if raw.layout.split_rule == "lists" else "add clips of at least 3 speakers, or add validation_list.txt and testing_list.txt"
+            raise DataError(f"{root} gives no clips to the {split} split; {fix}")
+    counts = torch.bincount(raw.splits["train"].labels, minlength=len(raw.class_names)).tolist()
+    for name, count in zip(raw.class_names, counts):
+        if count == 0 and name not in (SILENCE, UNKNOWN):
+            raise DataError(f"keyword {name!r} has no training clips in {root} (all of them fall in validation or test); add clips of more speakers")
 
 
 def load_se_data(
@@ -129,10 +154,18 @@ def load_se_data(
     eval_clips: int = SeConfig.eval_clips,
     snr_db: tuple[float, float] = SeConfig.snr_db,
     seed: int = 0,
+    data_dir: Optional[PathLike] = None,
+    clip_seconds: float = 1.0,
     progress: bool = True,
 ) -> SeData:
-    """Speech-enhancement mixtures (synthetic speech + noise), cached; see ``search.data._se_data``."""
-    config = SeConfig(train_clips=train_clips, eval_clips=eval_clips, snr_db=tuple(snr_db), seed=seed)
+    """Speech-enhancement mixtures, cached: synthetic speech + noise (``search.data._se_data``),
+    or with ``data_dir`` its ``clean/`` and ``noise/`` recordings (``search.data._se_folders``)."""
+    clip_samples = int(round(clip_seconds * SeConfig.clip_samples))
+    config = SeConfig(train_clips=train_clips, eval_clips=eval_clips, snr_db=tuple(snr_db), seed=seed, clip_samples=clip_samples)
+    if data_dir is not None:
+        return load_se_folders(data_dir, config, cache_dir=cache_dir, progress=progress)
+    if clip_seconds != 1.0:
+        raise DataError("--clip-seconds needs --data-dir; the synthetic mixtures are 1 s clips")
     return load_se_mixtures(config, cache_dir=cache_dir, progress=progress)
 
 
@@ -143,6 +176,14 @@ def load_task_data(settings: RunSettings, progress: bool = True):
         if isinstance(features, list):
             raise ValueError("a KWS space must fix one feature front end (features: mfcc10 or logmel40)")
         options = {} if settings.utterances_per_class is None else {"utterances_per_class": settings.utterances_per_class}
-        return load_kws_data(features=features, data_dir=settings.data_dir, seed=settings.seed, progress=progress, **options)
+        return load_kws_data(
+            features=features,
+            data_dir=settings.data_dir,
+            seed=settings.seed,
+            keywords=settings.keywords,
+            clip_seconds=settings.clip_seconds,
+            progress=progress,
+            **options,
+        )
     options = {} if settings.utterances_per_class is None else {"train_clips": settings.utterances_per_class}
-    return load_se_data(seed=settings.seed, progress=progress, **options)
+    return load_se_data(seed=settings.seed, data_dir=settings.data_dir, clip_seconds=settings.clip_seconds, progress=progress, **options)

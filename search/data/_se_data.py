@@ -274,6 +274,11 @@ def build_se_mixtures(config: SeConfig, progress: bool = True) -> SeData:
     with tqdm(total=total, desc="SE mixtures", unit="clip", disable=not progress) as bar:
         for split in SPLITS:
             raw[split] = _build_split(config, split, voices[split], bar)
+    return se_data_from_mixtures(raw, config)
+
+
+def se_data_from_mixtures(raw: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]], config: SeConfig) -> SeData:
+    """SE data from per-split (clean, noisy, SNRs, noise kinds); inputs standardised with training statistics."""
     logs = {split: log_magnitude(torch.from_numpy(raw[split][1])) for split in SPLITS}
     frames = logs["train"].reshape(-1, logs["train"].shape[-1]).double()
     mean, std = frames.mean(dim=0).float(), frames.std(dim=0).clamp_min(1e-5).float()
@@ -290,20 +295,22 @@ def build_se_mixtures(config: SeConfig, progress: bool = True) -> SeData:
     return SeData(splits["train"], splits["validation"], splits["test"], mean, std, config)
 
 
-def load_se_mixtures(config: SeConfig = SeConfig(), cache_dir: Optional[PathLike] = None, progress: bool = True) -> SeData:
-    """The SE data from the cache, generating and caching it on first use."""
-    recipe = json.dumps(se_fingerprint(config), sort_keys=True)
-    path = cache_root(cache_dir) / f"se-synthetic-n{config.train_clips}-s{config.seed}-{fingerprint(se_fingerprint(config))}.pt"
+def load_se_cache(path: Path, recipe: str, config: SeConfig) -> Optional[SeData]:
+    """The SE data cached at ``path`` under ``recipe``, or None."""
     payload = load_tensors(path)
-    if payload is not None and payload.get("recipe") == recipe:
-        splits = {}
-        for split in SPLITS:
-            stored = dict(payload["splits"][split])
-            for name in ("noisy", "clean"):
-                stored[name] = stored[name].to(torch.float32) / 32768.0
-            splits[split] = SeSplit(**stored)
-        return SeData(splits["train"], splits["validation"], splits["test"], payload["mean"], payload["std"], config, path)
-    data = build_se_mixtures(config, progress)
+    if payload is None or payload.get("recipe") != recipe:
+        return None
+    splits = {}
+    for split in SPLITS:
+        stored = dict(payload["splits"][split])
+        for name in ("noisy", "clean"):
+            stored[name] = stored[name].to(torch.float32) / 32768.0
+        splits[split] = SeSplit(**stored)
+    return SeData(splits["train"], splits["validation"], splits["test"], payload["mean"], payload["std"], config, path)
+
+
+def save_se_cache(path: Path, recipe: str, data: SeData) -> SeData:
+    """Cache ``data`` at ``path`` (waveforms as 16-bit PCM); returns it with its cache path."""
     save_tensors(
         path,
         {
@@ -324,3 +331,10 @@ def load_se_mixtures(config: SeConfig = SeConfig(), cache_dir: Optional[PathLike
     )
     data.cache_path = path
     return data
+
+
+def load_se_mixtures(config: SeConfig = SeConfig(), cache_dir: Optional[PathLike] = None, progress: bool = True) -> SeData:
+    """The SE data from the cache, generating and caching it on first use."""
+    recipe = json.dumps(se_fingerprint(config), sort_keys=True)
+    path = cache_root(cache_dir) / f"se-synthetic-n{config.train_clips}-s{config.seed}-{fingerprint(se_fingerprint(config))}.pt"
+    return load_se_cache(path, recipe, config) or save_se_cache(path, recipe, build_se_mixtures(config, progress))

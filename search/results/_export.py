@@ -160,6 +160,8 @@ def _training_section(settings: RunSettings, trial: FrozenTrial, data: Any) -> d
     recipe["optimizer"] = "adam"
     recipe["loss"] = "cross_entropy" if settings.task == "kws" else "negative SI-SNR of the resynthesised estimate"
     source = {"task": settings.task, "seed": settings.seed, "data_dir": settings.data_dir, "utterances_per_class": settings.utterances_per_class}
+    if settings.data_dir is not None:
+        source |= {"keywords": settings.keywords, "clip_seconds": settings.clip_seconds}
     if settings.task == "kws":
         source["description"] = data.source
         source["classes"] = list(data.class_names)

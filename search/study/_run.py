@@ -9,6 +9,7 @@ Example (a tiny run; the first call generates and caches the synthetic corpus):
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import subprocess
@@ -16,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 import optuna
 import pandas as pd
@@ -29,6 +30,7 @@ from spaces import DesignSpace, load_space
 
 from search._errors import UsageError
 from search._settings import RunSettings, parse_objectives
+from search.data import parse_keywords
 from search.study._join import join_conflicts
 from search.study._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, PromotionPlan, promote as promote_front
 from search.storage import lost_error
@@ -88,6 +90,8 @@ def build_settings(
     seed: int = 0,
     fidelity: Optional[Fidelity] = None,
     data_dir: Optional[str] = None,
+    keywords: Optional[Union[str, Sequence[str]]] = None,
+    clip_seconds: float = 1.0,
     utterances_per_class: Optional[int] = None,
     latency_model: str = "analytic",
     command: str = "",
@@ -105,8 +109,15 @@ def build_settings(
         objective_names = parse_objectives(objectives)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    if data_dir is not None and not Path(data_dir).is_dir():
-        raise UsageError(f"--data-dir {data_dir} is not a directory; point it at an extracted Speech Commands copy")
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise UsageError(f"--data-dir {data_dir} is not a directory; point it at a folder of class folders of audio clips")
+    if task == "se" and keywords is not None:
+        raise UsageError("--keywords is for kws; an SE --data-dir holds clean/ and noise/ recordings")
+    word_list = parse_keywords(keywords) if isinstance(keywords, str) else (list(keywords) if keywords is not None else None)
+    if (word_list is not None or clip_seconds != 1.0) and data_dir is None:
+        raise UsageError("--keywords and --clip-seconds need --data-dir; the synthetic corpus has the 10 Speech Commands keywords in 1 s clips")
+    if not clip_seconds > 0:
+        raise UsageError(f"--clip-seconds must be positive, got {clip_seconds}")
     if latency_model not in LATENCY_MODELS:
         raise UsageError(f"unknown latency model {latency_model!r}; valid: {', '.join(LATENCY_MODELS)}")
     if latency_model == "measured":
@@ -130,7 +141,9 @@ def build_settings(
         sampler=sampler,
         seed=seed,
         fidelity=fidelity.to_dict(),
-        data_dir=str(Path(data_dir).resolve()) if data_dir else None,
+        data_dir=str(Path(data_dir).expanduser().resolve()) if data_dir else None,
+        keywords=word_list,
+        clip_seconds=float(clip_seconds),
         utterances_per_class=utterances_per_class,
         latency_model=latency_model,
         command=command,
@@ -157,6 +170,28 @@ def check_space_fits(space: DesignSpace, settings: RunSettings, device: DevicePr
             f"{format_size(smallest.memory_bytes)} ({'; '.join(smallest.violations)}); raise the budget or use a smaller space"
         )
     return feasible, distinct
+
+
+def fit_space_to_data(settings: RunSettings, space: DesignSpace, progress: bool) -> tuple[RunSettings, DesignSpace]:
+    """Read and check a ``--data-dir`` before any study exists; its class and frame counts fix the space's.
+
+    Every data problem is raised here, so a refused run leaves no study behind. The
+    features are cached, so the trainer loads them again in seconds.
+    """
+    if settings.data_dir is None:
+        return settings, space
+    from search.data import load_task_data
+
+    data = load_task_data(settings, progress)
+    if settings.task != "kws":
+        return settings, space
+    if progress:
+        print("\n".join(data.notes))
+    fixed = dict(space.fixed, classes=data.num_classes, frames=int(data.train.features.shape[1]))
+    if fixed == space.fixed:
+        return settings, space
+    space = dataclasses.replace(space, fixed=fixed)
+    return dataclasses.replace(settings, space=space.to_dict(), space_fingerprint=space.fingerprint()), space
 
 
 def _prepare_run_dir(out: Union[str, Path], study_name: str) -> Path:
@@ -343,6 +378,8 @@ def run(
     objectives: str = "accuracy,memory,latency",
     fidelity: Optional[Fidelity] = None,
     data_dir: Optional[str] = None,
+    keywords: Optional[Union[str, Sequence[str]]] = None,
+    clip_seconds: float = 1.0,
     utterances_per_class: Optional[int] = None,
     latency_model: str = "analytic",
     out: Union[str, Path] = "runs",
@@ -385,10 +422,13 @@ def run(
         seed=seed,
         fidelity=fidelity,
         data_dir=data_dir,
+        keywords=keywords,
+        clip_seconds=clip_seconds,
         utterances_per_class=utterances_per_class,
         latency_model=latency_model,
         command=command or _python_call_text(device, budget),
     )
+    settings, design_space = fit_space_to_data(settings, design_space, progress)
     feasible, distinct = check_space_fits(design_space, settings, profile)
     study_name = study or default_study_name(task, profile, None if budget is None else str(budget))
     run_dir = _prepare_run_dir(out, study_name)

@@ -5,7 +5,9 @@
 * :func:`train_proxy`: train one design on loaded data, return its validation metric
   and learning curve (:class:`ProxyResult`);
 * :func:`make_trainer`: the function the study driver calls for each design;
-* :func:`train_exported`: ``search train model.yaml``.
+* :func:`train_exported`: ``search train model.yaml``;
+* :func:`evaluate_exported`: ``search evaluate model.yaml --data-dir DIR`` (accuracy per
+  class and confusion matrix on any class-folder dataset, float or int8).
 
 Example:
     >>> from spaces import ArchConfig
@@ -16,10 +18,16 @@ Example:
 """
 
 from search.training._evaluate import Trainer, make_trainer
+from search.training._evaluate_exported import EVALUATION_SPLITS, PRECISIONS, Evaluation, evaluate_exported, evaluation_summary
 from search.training._train_exported import DEFAULT_EPOCHS, train_exported, train_summary
 from search.training._trainer import Fidelity, ProxyResult, evaluate_kws, evaluate_se, train_proxy
 
 __all__ = [
+    "EVALUATION_SPLITS",
+    "PRECISIONS",
+    "Evaluation",
+    "evaluate_exported",
+    "evaluation_summary",
     "DEFAULT_EPOCHS",
     "Fidelity",
     "ProxyResult",

@@ -1,6 +1,6 @@
 """``search train model.yaml``: train an exported design at full fidelity and test it.
 
-The data pipeline is the search's own (same corpus or Speech Commands copy, same
+The data pipeline is the search's own (same corpus or class-folder dataset, same
 front end, same normalisation from the training split) as recorded in the
 ``model.yaml``; the recipe is the search's proxy recipe with all of the training data,
 more epochs and no time limit. The result is scored on the test split, which the
@@ -63,8 +63,12 @@ def load_exported_data(document: dict[str, Any], config: ArchConfig, progress: b
     count = source.get("utterances_per_class")
     if config.task == "kws":
         options = {} if count is None else {"utterances_per_class": int(count)}
+        if source.get("data_dir") is not None:
+            options |= {"keywords": source.get("keywords"), "clip_seconds": float(source.get("clip_seconds", 1.0))}
         return load_kws_data(features=config.features, data_dir=source.get("data_dir"), seed=seed, progress=progress, **options)
     options = {} if count is None else {"train_clips": int(count)}
+    if source.get("data_dir") is not None:
+        options |= {"data_dir": source["data_dir"], "clip_seconds": float(source.get("clip_seconds", 1.0))}
     return load_se_data(seed=seed, progress=progress, **options)
 
 
