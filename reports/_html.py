@@ -26,6 +26,7 @@ from typing import Any, Optional, Union
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io
 import plotly.offline
 
 from cost_models import format_size
@@ -117,8 +118,15 @@ def _short(value: float) -> str:
 
 
 def _plot_div(figure: go.Figure, name: str, caption: str) -> str:
-    body = figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"plot-{name}", config=PLOT_CONFIG)
-    return f'<figure class="plot" data-plot="{name}"><figcaption>{html.escape(caption)}</figcaption>{body}</figure>'
+    """A card with the figure's JSON; :data:`DRAW_SCRIPT` draws it once the page is parsed."""
+    spec = json.loads(plotly.io.to_json(figure, validate=False)) | {"config": PLOT_CONFIG}
+    spec_json = json.dumps(spec, separators=(",", ":")).replace("</", "<\\/")
+    height = figure.layout.height or 450
+    return (
+        f'<figure class="plot" data-plot="{name}"><figcaption>{html.escape(caption)}</figcaption>'
+        f'<div id="plot-{name}" class="plotly-graph-div" style="height:{height}px; width:100%;"></div>'
+        f'<script type="application/json" class="plot-spec">{spec_json}</script></figure>'
+    )
 
 
 def _searched_parameters(settings: dict[str, Any]) -> list[str]:
@@ -192,7 +200,7 @@ table.facts th { text-align: left; padding: 2px 14px 2px 0; color: #555; font-we
 table.facts td { padding: 2px 0; }
 code { background: #f3f3f3; padding: 1px 4px; border-radius: 3px; word-break: break-all; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(440px, 1fr)); gap: 12px; }
-.plot { border: 1px solid #eee; border-radius: 4px; min-height: 440px; margin: 0; padding: 6px 4px 0; }
+.plot { border: 1px solid #eee; border-radius: 4px; min-height: 440px; margin: 0; padding: 6px 4px 0; min-width: 0; overflow: hidden; }
 .plot figcaption { font-weight: 600; font-size: 0.95em; padding: 2px 8px; }
 table.sortable { border-collapse: collapse; font-size: 0.9em; margin-top: 8px; }
 table.sortable th, table.sortable td { padding: 4px 10px; border-bottom: 1px solid #e5e5e5; }
@@ -232,6 +240,33 @@ SORT_SCRIPT = """
     header.addEventListener("click", function () { sortBy(index); });
     header.addEventListener("keydown", function (event) { if (event.key === "Enter") { sortBy(index); } });
   });
+})();
+"""
+
+
+# The plots are drawn by one script at the end of the page, once every card exists: a
+# plot drawn while the page is still being parsed measures its card before the rest of
+# its grid does (an auto-fit grid with one item gives it the full page width) and stays
+# cropped by its card until the window is resized. Each plot is fitted to its card
+# again whenever the card changes size (window resize, zoom, fewer grid columns).
+DRAW_SCRIPT = """
+(function () {
+  var cards = Array.prototype.slice.call(document.querySelectorAll("figure.plot"));
+  cards.forEach(function (card) {
+    var spec = JSON.parse(card.querySelector("script.plot-spec").textContent);
+    var graph = card.querySelector(".plotly-graph-div");
+    spec.layout.autosize = true;
+    Plotly.newPlot(graph, spec.data, spec.layout, spec.config);
+  });
+  if (window.ResizeObserver) {
+    var observer = new ResizeObserver(function (entries) {
+      entries.forEach(function (entry) {
+        var graph = entry.target.querySelector(".js-plotly-plot");
+        if (graph) { Plotly.Plots.resize(graph); }
+      });
+    });
+    cards.forEach(function (card) { observer.observe(card); });
+  }
 })();
 """
 
@@ -302,6 +337,7 @@ Hover over a point for its full design and costs.</p>
 {_pareto_table(inputs, analysis)}
 <script type="application/json" id="report-data">{data_json}</script>
 <script>{SORT_SCRIPT}</script>
+<script>{DRAW_SCRIPT}</script>
 </body>
 </html>
 """

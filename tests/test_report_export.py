@@ -203,7 +203,7 @@ def test_errors_are_one_line(run_dir: Path, tmp_path: Path, capsys: pytest.Captu
 # ---------------------------------------------------------------- the report in a real browser
 
 
-def _browser(tmp_path: Path):
+def _browser(tmp_path: Path, width: int = 1400, height: int = 1000):
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.skip("headless Chromium not installed (Debian: apt-get install chromium chromium-driver)")
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install selenium)")
@@ -213,7 +213,7 @@ def _browser(tmp_path: Path):
     options.binary_location = str(CHROMIUM)
     for flag in (
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
+        "--disable-component-update", "--disable-sync", f"--window-size={width},{height}",
         # Parallel coordinates draw with WebGL; without a GPU Chromium needs this to use its software renderer.
         "--enable-unsafe-swiftshader",
     ):
@@ -221,6 +221,57 @@ def _browser(tmp_path: Path):
     options.add_argument(f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+# Where each plot's drawing ends up against its card, and where the budget line is.
+GEOMETRY_SCRIPT = """
+return Array.from(document.querySelectorAll('figure.plot')).map(function (card) {
+  var box = card.getBoundingClientRect();
+  var svg = card.querySelector('svg.main-svg');
+  var drawn = svg ? svg.getBoundingClientRect() : null;
+  var area = card.querySelector('.nsewdrag');
+  var plotArea = area ? area.getBoundingClientRect() : null;
+  var lines = Array.from(card.querySelectorAll('.shapelayer path')).map(function (path) {
+    var r = path.getBoundingClientRect(); return {left: r.left, right: r.right, top: r.top, bottom: r.bottom};
+  });
+  var labels = Array.from(card.querySelectorAll('.annotation-text')).filter(function (t) { return t.textContent.indexOf('budget') === 0; })
+    .map(function (t) { var r = t.getBoundingClientRect(); return {left: r.left, right: r.right, text: t.textContent}; });
+  return {name: card.dataset.plot, card: {left: box.left, right: box.right, width: box.width},
+          drawn: drawn ? {left: drawn.left, right: drawn.right, width: drawn.width} : null,
+          area: plotArea ? {left: plotArea.left, right: plotArea.right, top: plotArea.top, bottom: plotArea.bottom} : null,
+          lines: lines, labels: labels, viewport: document.documentElement.clientWidth};
+});
+"""
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_report_plots_fit_their_cards_on_first_open(run_dir: Path, tmp_path: Path, width: int) -> None:
+    """No resize, no wait for one: right after load every plot is as wide as its card
+    and the budget line of the memory front is inside the plot area, on screen."""
+    driver = _browser(tmp_path, width, 1300)
+    try:
+        driver.get((run_dir / "report.html").resolve().as_uri())
+        plots = driver.execute_script(GEOMETRY_SCRIPT)
+        driver.save_screenshot(str(tmp_path / f"report-{width}.png"))
+    finally:
+        driver.quit()
+    assert [plot["name"] for plot in plots] == PLOTS
+    for plot in plots:
+        card, drawn = plot["card"], plot["drawn"]
+        assert drawn is not None, plot["name"]
+        assert card["left"] - 1 <= drawn["left"] and drawn["right"] <= card["right"] + 1, (width, plot["name"], card, drawn)
+        assert drawn["width"] >= card["width"] - 24, (width, plot["name"], "the plot must fill its card")
+        assert card["right"] <= plot["viewport"] + 1
+    memory = plots[0]
+    budget = 6000 / 1024
+    assert memory["labels"] and memory["labels"][0]["text"].startswith("budget")
+    area = memory["area"]
+    # The budget is the only limit drawn on this front (the device total is far beyond every design).
+    (line,) = [line for line in memory["lines"] if line["right"] - line["left"] < 4 and line["bottom"] - line["top"] > 50]
+    assert area["left"] < line["left"] and line["right"] < area["right"], (width, line, area, budget)
+    assert memory["card"]["left"] < line["left"] < memory["card"]["right"] and line["right"] < plot["viewport"]
+    label = memory["labels"][0]
+    assert memory["card"]["left"] < label["left"] and label["right"] < memory["card"]["right"]
 
 
 def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path: Path) -> None:
