@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
 from cost_models import DeviceProfile, analytic_cost, format_size, load_device, measurement_available, parse_size
-from reports import format_table
+from reports import format_duration, format_table
 from spaces import DesignSpace, load_space
 
 from search._errors import UsageError
@@ -190,6 +190,45 @@ def trial_line(trial: FrozenTrial, metric_name: str) -> str:
     return f"#{trial.number:<4d} {design:34s} {costs}  {shown} in {attrs.get('train_seconds', 0):.1f} s{extra}"
 
 
+class TrialProgress:
+    """Where the trial being trained is, for the progress bar: its epoch and time left.
+
+    Before a design's first epoch ends, its time is estimated from its size: seconds
+    per million MACs and epoch of the designs this process trained before (training
+    time grows with the MACs of a design); after it, from its own epochs.
+    """
+
+    def __init__(self, bar: Any, epochs: int, prefix: str = ""):
+        self.bar = bar
+        self.epochs = epochs
+        self.prefix = prefix
+        self.seconds_per_mmac_epoch: Optional[float] = None
+        self._started = 0.0
+        self._macs = 0
+
+    def __call__(self, number: int, config: Any, cost: Any, record: Optional[dict[str, float]]) -> None:
+        now = time.monotonic()
+        if record is None:
+            self._started, self._macs = now, max(1, int(cost.macs))
+            done = 0.0
+        else:
+            done = float(record["epoch"])
+        elapsed = now - self._started
+        if done > 0:
+            rate = elapsed / done
+            self.seconds_per_mmac_epoch = rate / (self._macs / 1e6)
+            left: Optional[float] = rate * max(0.0, self.epochs - done)
+        elif self.seconds_per_mmac_epoch is not None:
+            left = self.seconds_per_mmac_epoch * self._macs / 1e6 * self.epochs
+        else:
+            left = None
+        self.bar.set_postfix_str(self.text(number, config.describe(), done, left), refresh=True)
+
+    def text(self, number: int, design: str, done: float, left: Optional[float]) -> str:
+        eta = "" if left is None else f", ~{format_duration(left)} left"
+        return f"#{number} {design}: epoch {done:g}/{self.epochs}{eta}"
+
+
 def run_worker(
     study: optuna.Study,
     settings: RunSettings,
@@ -212,12 +251,14 @@ def run_worker(
     if total <= 0:
         return
     trainer = make_trainer(settings, progress=progress)
-    objective = Objective(settings, trainer, weights_dir)
     bar = tqdm(total=total, desc=f"{prefix}trials", unit="trial", disable=not progress, dynamic_ncols=True)
+    epochs = int(settings.fidelity.get("epochs") or Fidelity().epochs)
+    objective = Objective(settings, trainer, weights_dir, on_progress=TrialProgress(bar, epochs) if progress else None)
 
     def report(study: optuna.Study, trial: FrozenTrial) -> None:
         tqdm.write(prefix + trial_line(trial, settings.metric_name))
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            bar.set_postfix_str("", refresh=False)
             bar.update(1)
 
     try:

@@ -17,10 +17,11 @@ Example:
 
 from search.training._evaluate import Trainer, make_trainer
 from search.training._train_exported import DEFAULT_EPOCHS, train_exported, train_summary
-from search.training._trainer import Fidelity, ProxyResult, evaluate_kws, evaluate_se, train_proxy
+from search.training._trainer import EpochCallback, Fidelity, ProxyResult, evaluate_kws, evaluate_se, train_proxy
 
 __all__ = [
     "DEFAULT_EPOCHS",
+    "EpochCallback",
     "Fidelity",
     "ProxyResult",
     "Trainer",

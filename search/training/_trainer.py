@@ -27,7 +27,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 from torch import nn
@@ -37,6 +37,8 @@ from search.data import SeData, SeSplit, apply_mask, si_snr, si_snr_improvement,
 from spaces import ArchConfig, build_model
 
 Data = Union[KwsData, SeData]
+# Called with each curve record as soon as its epoch is scored (progress, learning curves).
+EpochCallback = Callable[[dict[str, float]], None]
 STATUSES = ("ok", "diverged", "timeout")
 METRIC_NAMES = {"kws": "accuracy", "se": "si_snri_db"}
 _EVAL_BATCH = 1024
@@ -198,8 +200,10 @@ def _se_loss(model: nn.Module, data: SeData, batch: torch.Tensor) -> torch.Tenso
     return -si_snr(estimate, clean).mean()
 
 
-def train_proxy(config: ArchConfig, data: Data, fidelity: Fidelity = Fidelity()) -> ProxyResult:
+def train_proxy(config: ArchConfig, data: Data, fidelity: Fidelity = Fidelity(), on_epoch: Optional[EpochCallback] = None) -> ProxyResult:
     """Train ``spaces.build_model(config)`` briefly on ``data`` and score it on validation.
+
+    ``on_epoch`` receives each record of the curve as soon as its epoch is scored.
 
     Raises ValueError only for a design that does not fit the data (task, features or
     class count); numerical failure and the time limit end the run with a status.
@@ -210,12 +214,12 @@ def train_proxy(config: ArchConfig, data: Data, fidelity: Fidelity = Fidelity())
     try:
         # Seeding must not disturb the caller's random state (an Optuna sampler, a test).
         with torch.random.fork_rng(devices=[]):
-            return _train(config, data, fidelity)
+            return _train(config, data, fidelity, on_epoch)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _train(config: ArchConfig, data: Data, fidelity: Fidelity) -> ProxyResult:
+def _train(config: ArchConfig, data: Data, fidelity: Fidelity, on_epoch: Optional[EpochCallback] = None) -> ProxyResult:
     started = time.perf_counter()
     torch.manual_seed(fidelity.seed)
     model = build_model(config)
@@ -269,6 +273,8 @@ def _train(config: ArchConfig, data: Data, fidelity: Fidelity) -> ProxyResult:
                 "samples_seen": samples_seen,
             }
         )
+        if on_epoch is not None:
+            on_epoch(dict(curve[-1]))
         if not math.isfinite(metric):
             status, reason = "diverged", f"non-finite validation metric at epoch {epoch}; weights of epoch {epoch - 1} kept"
             model.load_state_dict(last_good)
