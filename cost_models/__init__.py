@@ -25,11 +25,12 @@ from cost_models._diskcache import cache_root
 from cost_models.deploy import ElfSizes, EmulationResult, elf_sizes, emulator_available, run_elf
 from cost_models._measured import MeasuredCost, measure_cost, measurement_available
 from cost_models.deploy import QuantizationError, QuantizedModel, quantize_model, simulate
-from cost_models._sizes import ACCEPTED_FORMS, SizeError, format_size, parse_size
+from cost_models._sizes import ACCEPTED_FORMS, SIZE_UNITS, SizeError, canonical_size, format_size, parse_size, size_units
 from cost_models.deploy import INSTALL_HINT, TARGETS, Target, ToolchainError, build_elf, build_host_library, run_host, target_for
 
 __all__ = [
     "ACCEPTED_FORMS",
+    "SIZE_UNITS",
     "CALIBRATION_GRIDS",
     "CalibrationResult",
     "calibrate_device",
@@ -74,9 +75,11 @@ __all__ = [
     "counted_macs",
     "device_from_dict",
     "example_input",
+    "canonical_size",
     "format_size",
     "list_devices",
     "load_device",
     "parse_size",
+    "size_units",
     "realtime_ms",
 ]

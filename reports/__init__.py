@@ -10,7 +10,8 @@ Example:
 from reports._export import MODEL_FORMAT, ExportedFiles, export_onnx, onnx_difference, read_model_yaml, write_export, write_model_yaml
 from reports._frames import COST_COLUMNS, DESIGN_COLUMNS, OBJECTIVE_COLUMNS, eligible_mask, pareto_frame, trial_row, trials_frame
 from reports._front import PICKS, ReferencePoint, hypervolume_history, objective_bounds, pick_index, reference_point
-from reports._html import ReportAnalysis, ReportInputs, analyze, render_report, write_report
+from reports._findings import run_findings
+from reports._html import ReportAnalysis, ReportInputs, analyze, findings_of, render_report, write_report
 from reports._pareto import hypervolume, knee_index, pareto_mask
 from reports._plots import Limit, front_figure, hypervolume_figure, importance_figure, parallel_figure
 from reports._summary import RunFacts, format_duration, metric_label, pareto_rows, run_facts
@@ -35,6 +36,7 @@ __all__ = [
     "RunFacts",
     "analyze",
     "eligible_mask",
+    "findings_of",
     "format_duration",
     "format_table",
     "front_figure",
@@ -53,6 +55,7 @@ __all__ = [
     "reference_point",
     "render_report",
     "run_facts",
+    "run_findings",
     "trial_row",
     "trials_frame",
     "write_report",

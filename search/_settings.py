@@ -87,6 +87,8 @@ class RunSettings:
     utterances_per_class: Optional[int] = None
     latency_model: str = "analytic"
     command: str = ""
+    # How sizes are shown ("si": KB, "iec": KiB): the system the budget was typed in.
+    size_units: str = "iec"
 
     @property
     def metric_name(self) -> str:
@@ -119,4 +121,4 @@ class RunSettings:
 
 def limits_of(settings: RunSettings) -> Limits:
     """The hard limits of a run's designs: budget, RAM budget, latency budget."""
-    return Limits(memory_bytes=settings.budget_bytes, ram_bytes=settings.ram_budget_bytes, latency_ms=settings.latency_budget_ms)
+    return Limits(memory_bytes=settings.budget_bytes, ram_bytes=settings.ram_budget_bytes, latency_ms=settings.latency_budget_ms, units=settings.size_units)

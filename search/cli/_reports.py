@@ -7,10 +7,11 @@ Each ``add_*`` registers one subcommand on the ``search`` parser; errors are rai
 from __future__ import annotations
 
 import argparse
+import textwrap
 from typing import Any
 
 from cost_models import format_size
-from reports import PICKS, analyze, format_table, pareto_rows, run_facts
+from reports import PICKS, analyze, findings_of, format_table, pareto_rows, run_facts
 
 from search.storage import mask_url
 
@@ -67,15 +68,20 @@ def _show(args: argparse.Namespace) -> int:
     analysis = analyze(inputs)
     facts = run_facts(run.frame, len(analysis.pareto))
     settings = run.settings
-    budget = f", budget {format_size(settings.budget_bytes)}" if settings.budget_bytes else ""
+    budget = f", budget {format_size(settings.budget_bytes, settings.size_units)}" if settings.budget_bytes else ""
     print(f"study {run.study.study_name!r}: {settings.task} on {settings.device.get('name')}{budget}, space {settings.space.get('name')}")
     print(f"{facts.counts_text()}; {facts.time_text()}")
+    if settings.latency_model == "measured":
+        print("latencies are measured: each design's int8 C code was run in the Cortex-M emulator")
     print()
-    rows = pareto_rows(analysis.pareto, settings.metric_name, analysis.knee_number)
+    rows = pareto_rows(analysis.pareto, settings.metric_name, analysis.knee_number, settings.size_units)
     if not rows:
         print("(no feasible trained design yet)")
         return 0
     print(format_table(rows, list(rows[0])))
+    print("\nWhat this run found:")
+    for sentence in findings_of(inputs, analysis):
+        print(textwrap.fill(sentence, width=100, initial_indent="  ", subsequent_indent="  "))
     location = args.run_dir or f"--storage {mask_url(args.storage)} --study {run.study.study_name}"
     print(f"\nexport one: search export {location} --trial N --to DIR   (or --trial best --pick {'|'.join(PICKS)})")
     return 0
