@@ -146,6 +146,34 @@ def test_onnx_runtime_matches_torch(exported: tuple[Path, int]) -> None:
     with torch.no_grad():
         expected = model(inputs).numpy()
     assert np.abs(output - expected).max() <= 1e-5
+    # The frames axis is free too: shorter and longer clips than the search's 49 frames.
+    for frames in (12, 49, 101):
+        inputs = torch.randn(2, frames, 10)
+        (output,) = session.run(None, {"features": inputs.numpy()})
+        with torch.no_grad():
+            assert np.abs(output - model(inputs).numpy()).max() <= 1e-5, frames
+    document = yaml.safe_load((target / "model.yaml").read_text())
+    assert document["onnx"]["input_shape"] == ["batch", "frames", 10]
+
+
+def test_train_says_it_starts_from_scratch_and_shows_each_epoch(run_dir: Path, cached: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """And a re-export into the folder leaves no file of the previous design behind."""
+    pareto = pd.read_csv(run_dir / "pareto.csv")
+    trials = trials_of(run_dir)
+    first = int(pareto["number"].iloc[0])
+    other = next(t.number for t in trials if t.user_attrs.get("trained") and t.user_attrs.get("duplicate_of") is None and t.number != first)
+    code, _, _ = cli(["export", str(run_dir), "--trial", str(first), "--to", str(tmp_path), "--no-progress"], capsys)
+    assert code == 0 and (tmp_path / "model.onnx").is_file()
+    code, out, _ = cli(["train", str(tmp_path / "model.yaml"), "--epochs", "2"], capsys)
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].startswith("training ") and "from scratch" in lines[0] and "for 2 epochs" in lines[0]
+    assert [line.split(":")[0] for line in lines[1:3]] == ["epoch 1/2", "epoch 2/2"]
+    assert (tmp_path / "weights-trained.pt").is_file()
+    code, _, _ = cli(["export", str(run_dir), "--trial", str(other), "--to", str(tmp_path), "--no-onnx", "--no-progress"], capsys)
+    assert code == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.yaml", "weights.pt"]
+    assert yaml.safe_load((tmp_path / "model.yaml").read_text())["provenance"]["trial"] == other
 
 
 def test_exported_costs_equal_search_cost(exported: tuple[Path, int], capsys: pytest.CaptureFixture[str]) -> None:
@@ -315,3 +343,25 @@ def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path: Path) -> N
     finally:
         driver.quit()
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_runs_lists_each_run_with_status_and_best_design(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (run_dir / "report.html").read_text(encoding="utf-8")
+    data = json.loads(text[text.index('id="report-data">') + len('id="report-data">') : text.index("</script>", text.index('id="report-data">'))])
+    knee = data["knee"]
+    # A copy whose target was raised: a run stopped short of its trials.
+    stopped = tmp_path / "runs" / "stopped-run"
+    shutil.copytree(run_dir, stopped)
+    optuna.load_study(study_name=run_dir.name, storage=f"sqlite:///{stopped / 'study.db'}").set_user_attr("target_trials", 20)
+    (tmp_path / "runs" / "not-a-run").mkdir()
+    shutil.copytree(run_dir, tmp_path / "runs" / run_dir.name)
+    code, out, _ = cli(["runs", str(tmp_path / "runs")], capsys)
+    assert code == 0
+    header, *rows = out.strip().splitlines()
+    assert header.split()[:3] == ["run", "status", "trials"]
+    assert len(rows) == 2 and "not-a-run" not in out
+    done = next(row for row in rows if run_dir.name in row)
+    assert done.split()[1:3] == ["done", "8/8"] and f"#{knee} " in done
+    assert next(row for row in rows if "stopped-run" in row).split()[1:3] == ["stopped", "8/20"]
+    code, _, err = cli(["runs", str(tmp_path / "missing")], capsys)
+    assert code == 2 and "is not a directory" in err

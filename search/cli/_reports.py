@@ -11,9 +11,8 @@ import textwrap
 from typing import Any
 
 from cost_models import format_size
-from reports import PICKS, analyze, findings_of, format_table, pareto_rows, run_facts
 
-from search.storage import mask_url
+from search.cli._choices import LazyChoices
 
 
 def _add_run_location(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +60,9 @@ def add_show(commands: Any) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from reports import PICKS, analyze, findings_of, format_table, pareto_rows, run_facts
     from search.results import report_inputs
+    from search.storage import mask_url
 
     run = _open(args)
     inputs = report_inputs(run, importances=False)
@@ -87,6 +88,22 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- runs
+
+
+def add_runs(commands: Any) -> None:
+    parser = commands.add_parser("runs", help="list the runs under a folder with their status and best design")
+    parser.add_argument("out", nargs="?", default="runs", metavar="DIR", help="the --out folder of 'search run' (default runs)")
+    parser.set_defaults(handler=_runs)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from search.results import list_runs, runs_text
+
+    print(runs_text(list_runs(args.out), args.out))
+    return 0
+
+
 # ---------------------------------------------------------------- export
 
 
@@ -98,11 +115,17 @@ def add_export(commands: Any) -> None:
     )
     _add_run_location(parser)
     parser.add_argument("--trial", default="best", help="'best' (chosen by --pick among the Pareto-optimal designs) or a trial number")
-    parser.add_argument("--pick", choices=PICKS, default="accuracy", help="with --trial best: highest accuracy, least memory, least latency, or the knee of the front")
+    parser.add_argument("--pick", choices=LazyChoices(_picks), default="accuracy", metavar="PICK", help="with --trial best: highest accuracy, least memory, least latency, or the knee of the front")
     parser.add_argument("--to", help="output folder (default exported/<study>-trial<N>)")
     parser.add_argument("--no-onnx", action="store_true", help="skip model.onnx")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(handler=_export)
+
+
+def _picks() -> tuple[str, ...]:
+    from reports import PICKS
+
+    return PICKS
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ from spaces import DesignSpace, load_space
 
 from search._errors import UsageError
 from search._settings import RunSettings, parse_objectives
+from search.study._defaults import DEFAULT_TRIALS
 from search.study._join import join_conflicts
 from search.study._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, PromotionPlan, promote as promote_front
 from search.storage import lost_error
@@ -43,6 +44,8 @@ from search.study._study import (
     limits_of,
     open_study,
     parse_space_dict,
+    given_up_designs,
+    given_up_text,
     recover_interrupted,
     stored_settings,
     worker_seed,
@@ -54,7 +57,6 @@ from search.training import Fidelity
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 TARGET_TRIALS_ATTR = "target_trials"
-DEFAULT_TRIALS = 40
 LATENCY_MODELS = ("analytic", "measured")
 
 
@@ -462,6 +464,8 @@ def run(
             print(f"latencies are measured: each design's int8 C code runs in the {profile.isa} emulator ({profile.name}'s cycles per instruction)")
         if recovered:
             print(f"trials {recovered} were interrupted; their designs are queued again")
+        for trial in given_up_designs(study_obj):
+            print(f"note: {given_up_text(trial)}")
     # On a storage other machines may share, this run's quota is the study's target,
     # not "remaining at start": the other workers' trials count too.
     shared = storage is not None
@@ -536,6 +540,7 @@ def summarize(result: RunResult) -> str:
     units = settings.size_units if settings is not None else "iec"
     latency_model = settings.latency_model if settings is not None else "analytic"
     lines = ["", "Pareto-optimal feasible designs:", pareto_table_text(result.pareto, result.metric_name, units, latency_model), ""]
+    lines += [f"note: {given_up_text(trial)}" for trial in given_up_designs(result.study)]
     lines += [f"wrote {path}" for path in result.files]
     if not result.pareto.empty and result.run_dir is not None:
         # The knee is the balanced design; --pick accuracy would take the largest one.

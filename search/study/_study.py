@@ -31,6 +31,7 @@ from spaces import ArchConfig, DesignSpace, parse_space
 
 from search._settings import SETTINGS_ATTR, RunSettings, limits_of
 from search.storage import StudyError
+from search.study._defaults import DEFAULT_SAMPLER, SAMPLERS
 from search.study._target import fail_stale_trials
 from search.training import ProxyResult, Trainer
 
@@ -90,10 +91,6 @@ def create_sampler(name: str, seed: int, space: DesignSpace, trials: int) -> opt
     raise ValueError(f"unknown sampler {name!r}; valid: nsga2, tpe, random, grid")
 
 
-SAMPLERS = ("nsga2", "tpe", "random", "grid")
-# TPE reached 95 % / 99 % of the true hypervolume in 22 / 52 trials against NSGA-II's
-# 30 / 84 and random's 27 / 95+ (benchmarks/search_efficiency.py).
-DEFAULT_SAMPLER = "tpe"
 
 
 def metric_names(settings: RunSettings) -> list[str]:
@@ -422,6 +419,37 @@ def recover_interrupted(study: optuna.Study) -> list[int]:
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))[-1]
         study._storage.set_trial_system_attr(waiting._trial_id, "retry_of", trial.number)
     return recovered
+
+
+def given_up_designs(study: optuna.Study) -> list[FrozenTrial]:
+    """Failed retries whose design never completed: interrupted twice, not tried again.
+
+    A plain baseline among them leaves the front without its non-ghost comparison, so
+    the run says so instead of dropping it silently.
+    """
+    trials = study.get_trials(deepcopy=False)
+    completed = {t.user_attrs.get("design_key") for t in trials if t.state == TrialState.COMPLETE}
+    pending = {tuple(sorted(t.params.items())) for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)}
+    given_up = []
+    for trial in trials:
+        is_retry = trial.system_attrs.get("retry_of") is not None or trial.system_attrs.get("failed_trial") is not None
+        if trial.state != TrialState.FAIL or not is_retry:
+            continue
+        if trial.user_attrs.get("design_key") in completed or tuple(sorted(trial.params.items())) in pending:
+            continue
+        given_up.append(trial)
+    return given_up
+
+
+def given_up_text(trial: FrozenTrial) -> str:
+    """One line about a design interrupted twice."""
+    first = trial.system_attrs.get("retry_of", trial.system_attrs.get("failed_trial"))
+    design = trial.user_attrs.get("design") or ", ".join(f"{key} {value}" for key, value in trial.params.items())
+    kind = "plain baseline " if trial.user_attrs.get("baseline") or trial.params.get("ghost_ratio") == 1.0 else "design "
+    return (
+        f"{kind}{design} was interrupted twice (trials {first} and {trial.number}) and is not retried"
+        + ("; the fronts lack this non-ghost comparison" if kind.startswith("plain") else "")
+    )
 
 
 def _process_alive(pid: int) -> bool:
