@@ -7,8 +7,8 @@ SI prefixes are powers of 1000 and IEC prefixes powers of 1024, as the units say
 Example:
     >>> parse_size("100KB"), parse_size("100 KiB"), parse_size("0.1mb"), parse_size("80000")
     (100000, 102400, 100000, 80000)
-    >>> format_size(102400), format_size(100000, units="si")
-    ('100.0 KiB', '100 KB')
+    >>> format_size(102400), format_size(100000, units="si"), format_size(1024**2, units="si")
+    ('100.0 KiB', '100 KB', '1.0 MB')
     >>> canonical_size("100kb"), canonical_size("0.1 MB"), canonical_size("100 kib")
     ('100KB', '100KB', '100KiB')
 """
@@ -84,14 +84,14 @@ def canonical_size(text: str | int | float) -> str:
 def format_size(num_bytes: float, units: str = "iec") -> str:
     """Human form: IEC units by default (what a linker map shows), SI with ``units="si"``.
 
-    SI sizes drop a trailing ``.0`` (``100 KB``, ``97.7 KB``); IEC ones keep one decimal.
+    An exact SI size is shown as typed (``100 KB``), any other with one decimal
+    (``97.7 KB``, ``1.0 MB`` for 1 MiB); IEC sizes always keep one decimal.
     """
     if units not in _SHOWN:
         raise ValueError(f"unknown size units {units!r}; valid: {', '.join(SIZE_UNITS)}")
     for unit, factor in _SHOWN[units]:
         if abs(num_bytes) >= factor:
-            shown = f"{num_bytes / factor:.1f}"
-            if units == "si" and shown.endswith(".0"):
-                shown = shown[:-2]
-            return f"{shown} {unit}"
+            if units == "si" and float(num_bytes) % factor == 0:
+                return f"{int(num_bytes) // factor} {unit}"
+            return f"{num_bytes / factor:.1f} {unit}"
     return f"{int(num_bytes)} B"

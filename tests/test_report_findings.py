@@ -115,3 +115,7 @@ def test_sizes_read_back_as_typed(typed: str, canonical: str, units: str, shown:
     assert canonical_size(typed) == canonical
     assert size_units(typed) == units
     assert format_size(parse_size(typed), size_units(typed)) == shown
+
+
+def test_an_inexact_si_size_keeps_its_decimal() -> None:
+    assert format_size(1024**2, "si") == "1.0 MB" and format_size(97_656, "si") == "97.7 KB" and format_size(20_000, "si") == "20 KB"
