@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional, Sequence
 
 # Only light modules at the top: the parser (and every --help) must not load torch,
 # plotly or Optuna; each command imports what it runs.
-from cost_models import ACCEPTED_FORMS, DeviceError, SizeError, format_size, list_devices, load_device, parse_size
+from cost_models import ACCEPTED_FORMS, DeviceError, SizeError, format_size, list_devices, load_device, parse_size, size_units
 from spaces import CELLS, FEATURE_FRONT_ENDS, TASKS, ArchConfig, SpaceError, describe_yaml_error, list_spaces, load_config, load_space
 
 from search.cli._choices import LazyChoices
@@ -178,8 +178,8 @@ def _add_cost(commands: Any) -> None:
     parser = commands.add_parser("cost", help="cost breakdown of one design on a device")
     parser.add_argument("--device", required=True, help=f"one of {', '.join(list_devices())}, or a profile YAML path")
     parser.add_argument("--config", help="a design YAML (e.g. an exported model.yaml) instead of the flags below")
-    parser.add_argument("--budget", type=_size, help=f"memory budget (flash + RAM): {ACCEPTED_FORMS}")
-    parser.add_argument("--ram-budget", type=_size, help="RAM budget, same forms as --budget")
+    parser.add_argument("--budget", type=_size_text, help=f"memory budget (flash + RAM): {ACCEPTED_FORMS}; sizes are shown in the unit typed")
+    parser.add_argument("--ram-budget", type=_size_text, help="RAM budget, same forms as --budget")
     parser.add_argument("--latency-budget", type=_positive_float, help="ms per inference (KWS) or frame (SE); default: real time")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_measure_option(parser)
@@ -193,7 +193,10 @@ def _cost(args: argparse.Namespace) -> int:
 
     device = load_device(args.device)
     config = _config_from_args(args)
-    limits = Limits(memory_bytes=args.budget, ram_bytes=args.ram_budget, latency_ms=args.latency_budget)
+    units = size_units(args.budget) if args.budget else "iec"
+    budget = parse_size(args.budget) if args.budget else None
+    ram_budget = parse_size(args.ram_budget) if args.ram_budget else None
+    limits = Limits(memory_bytes=budget, ram_bytes=ram_budget, latency_ms=args.latency_budget, units=units)
     report = analytic_cost(config, device, limits)
     measured = measure_for_cost(args, config, device)
     if args.json:
@@ -228,12 +231,12 @@ def _cost(args: argparse.Namespace) -> int:
     )
     print(format_table(rows, list(rows[0])))
     print(
-        f"\nflash {format_size(report.flash_bytes)} + RAM {format_size(report.ram_bytes)} = memory "
-        f"{format_size(report.memory_bytes)} ({report.memory_bytes:,} bytes); latency {report.latency_ms:.3f} ms "
+        f"\nflash {format_size(report.flash_bytes, units)} + RAM {format_size(report.ram_bytes, units)} = memory "
+        f"{format_size(report.memory_bytes, units)} ({report.memory_bytes:,} bytes); latency {report.latency_ms:.3f} ms "
         f"(real time: {report.realtime_ms:.1f} ms)"
     )
     if report.fits:
-        print(f"fits {device.name}" + (f" and the budget {format_size(args.budget)}" if args.budget else ""))
+        print(f"fits {device.name}" + (f" and the budget {format_size(budget, units)}" if budget else ""))
     else:
         print("does NOT fit: " + "; ".join(report.violations))
     if measured:
