@@ -51,4 +51,5 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
 
+
 __all__ = ["DataError", "Fidelity", "RunResult", "StudyError", "UsageError", "join_study", "mask_url", "run"]
