@@ -82,7 +82,8 @@ def ghost_vs_plain(frame: pd.DataFrame, metric: str, band: float, units: str = "
             subject = "the GhostRNN front is above" + ("" if plain_ahead else " the plain GRU/LSTM front")
             parts.append(f"{subject} at {len(ghost_ahead)}{'' if plain_ahead else of_levels} (by up to {max(ghost_ahead):.1f} {unit})")
         if tied:
-            parts.append(f"the two are within the noise band ({band:g} {unit}) at {tied}{'' if parts else of_levels}")
+            band_unit = unit[:-1] if band == 1 and unit.endswith("s") else unit
+            parts.append(f"the two are within the noise band ({band:g} {band_unit}) at {tied}{'' if parts else of_levels}")
         sentence = "At equal memory " + "; ".join(parts) + "."
     only_ghost = any(g is not None and p is None for g, p in zip(ghost_best, plain_best))
     if only_ghost:
