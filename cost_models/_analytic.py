@@ -104,6 +104,7 @@ class Limits:
     memory_bytes: Optional[int] = None  # --budget (flash + RAM)
     ram_bytes: Optional[int] = None  # --ram-budget
     latency_ms: Optional[float] = None  # --latency-budget; None means real time
+    units: str = "iec"  # how violations show sizes: "si" or "iec", as the budget was typed
 
 
 def realtime_ms(config: ArchConfig) -> float:
@@ -207,14 +208,18 @@ def analytic_cost(config: ArchConfig, device: DeviceProfile, limits: Limits = Li
 def check_limits(report: CostReport, device: DeviceProfile, limits: Limits = Limits()) -> list[str]:
     """One line per broken limit, in the words a user reads in the terminal."""
     violations = []
+
+    def size(num_bytes: int) -> str:
+        return format_size(num_bytes, limits.units)
+
     if limits.memory_bytes is not None and report.memory_bytes > limits.memory_bytes:
-        violations.append(f"memory {format_size(report.memory_bytes)} > budget {format_size(limits.memory_bytes)}")
+        violations.append(f"memory {size(report.memory_bytes)} > budget {size(limits.memory_bytes)}")
     if limits.ram_bytes is not None and report.ram_bytes > limits.ram_bytes:
-        violations.append(f"RAM {format_size(report.ram_bytes)} > RAM budget {format_size(limits.ram_bytes)}")
+        violations.append(f"RAM {size(report.ram_bytes)} > RAM budget {size(limits.ram_bytes)}")
     if report.flash_bytes > device.flash_bytes:
-        violations.append(f"flash {format_size(report.flash_bytes)} > {device.name} flash {format_size(device.flash_bytes)}")
+        violations.append(f"flash {size(report.flash_bytes)} > {device.name} flash {size(device.flash_bytes)}")
     if report.ram_bytes > device.sram_bytes:
-        violations.append(f"RAM {format_size(report.ram_bytes)} > {device.name} SRAM {format_size(device.sram_bytes)}")
+        violations.append(f"RAM {size(report.ram_bytes)} > {device.name} SRAM {size(device.sram_bytes)}")
     latency_limit = limits.latency_ms if limits.latency_ms is not None else report.realtime_ms
     if report.latency_ms > latency_limit:
         kind = "latency budget" if limits.latency_ms is not None else "real time"

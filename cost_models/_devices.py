@@ -20,6 +20,8 @@ from typing import Any, Optional
 
 import yaml
 
+from spaces import describe_yaml_error
+
 from cost_models._sizes import SizeError, parse_size
 
 DEVICES_DIR = Path(__file__).parent / "devices"
@@ -120,7 +122,7 @@ def load_device(name_or_path: str) -> DeviceProfile:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        raise DeviceError(f"device profile {path} is not valid YAML: {str(error).splitlines()[0]}") from None
+        raise DeviceError(f"device profile {path} is not valid YAML: {describe_yaml_error(error)}") from None
     return device_from_dict(data, str(path))
 
 

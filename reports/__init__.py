@@ -7,14 +7,79 @@ Example:
     1.0
 """
 
-from reports._export import MODEL_FORMAT, ExportedFiles, export_onnx, onnx_difference, read_model_yaml, write_export, write_model_yaml
-from reports._frames import COST_COLUMNS, DESIGN_COLUMNS, OBJECTIVE_COLUMNS, eligible_mask, pareto_frame, trial_row, trials_frame
-from reports._front import PICKS, ReferencePoint, hypervolume_history, objective_bounds, pick_index, reference_point
-from reports._html import ReportAnalysis, ReportInputs, analyze, render_report, write_report
-from reports._pareto import hypervolume, knee_index, pareto_mask
-from reports._plots import Limit, front_figure, hypervolume_figure, importance_figure, parallel_figure
-from reports._summary import RunFacts, format_duration, metric_label, pareto_rows, run_facts
-from reports._table import format_table
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Each name is imported from its module on first use, so that `search --help` does not
+# wait for torch, plotly and Optuna; the imports below are what the names are.
+if TYPE_CHECKING:
+    from reports._export import MODEL_FORMAT, ExportedFiles, export_onnx, onnx_difference, read_model_yaml, write_export, write_model_yaml
+    from reports._frames import COST_COLUMNS, DESIGN_COLUMNS, OBJECTIVE_COLUMNS, eligible_mask, pareto_frame, trial_row, trials_frame
+    from reports._front import PICKS, ReferencePoint, hypervolume_history, objective_bounds, pick_index, reference_point
+    from reports._findings import run_findings
+    from reports._html import ReportAnalysis, ReportInputs, analyze, findings_of, render_report, write_report
+    from reports._pareto import hypervolume, knee_index, pareto_mask
+    from reports._plots import Limit, front_figure, hypervolume_figure, importance_figure, parallel_figure
+    from reports._summary import RunFacts, format_duration, metric_display, metric_label, pareto_rows, run_facts
+    from reports._table import format_table
+
+_EXPORTS = {
+    "MODEL_FORMAT": "reports._export",
+    "ExportedFiles": "reports._export",
+    "export_onnx": "reports._export",
+    "onnx_difference": "reports._export",
+    "read_model_yaml": "reports._export",
+    "write_export": "reports._export",
+    "write_model_yaml": "reports._export",
+    "COST_COLUMNS": "reports._frames",
+    "DESIGN_COLUMNS": "reports._frames",
+    "OBJECTIVE_COLUMNS": "reports._frames",
+    "eligible_mask": "reports._frames",
+    "pareto_frame": "reports._frames",
+    "trial_row": "reports._frames",
+    "trials_frame": "reports._frames",
+    "PICKS": "reports._front",
+    "ReferencePoint": "reports._front",
+    "hypervolume_history": "reports._front",
+    "objective_bounds": "reports._front",
+    "pick_index": "reports._front",
+    "reference_point": "reports._front",
+    "run_findings": "reports._findings",
+    "ReportAnalysis": "reports._html",
+    "ReportInputs": "reports._html",
+    "analyze": "reports._html",
+    "findings_of": "reports._html",
+    "render_report": "reports._html",
+    "write_report": "reports._html",
+    "hypervolume": "reports._pareto",
+    "knee_index": "reports._pareto",
+    "pareto_mask": "reports._pareto",
+    "Limit": "reports._plots",
+    "front_figure": "reports._plots",
+    "hypervolume_figure": "reports._plots",
+    "importance_figure": "reports._plots",
+    "parallel_figure": "reports._plots",
+    "RunFacts": "reports._summary",
+    "format_duration": "reports._summary",
+    "metric_display": "reports._summary",
+    "metric_label": "reports._summary",
+    "pareto_rows": "reports._summary",
+    "run_facts": "reports._summary",
+    "format_table": "reports._table",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "COST_COLUMNS",
@@ -35,6 +100,7 @@ __all__ = [
     "RunFacts",
     "analyze",
     "eligible_mask",
+    "findings_of",
     "format_duration",
     "format_table",
     "front_figure",
@@ -43,6 +109,7 @@ __all__ = [
     "hypervolume_history",
     "importance_figure",
     "knee_index",
+    "metric_display",
     "metric_label",
     "objective_bounds",
     "parallel_figure",
@@ -53,6 +120,7 @@ __all__ = [
     "reference_point",
     "render_report",
     "run_facts",
+    "run_findings",
     "trial_row",
     "trials_frame",
     "write_report",

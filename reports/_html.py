@@ -26,11 +26,13 @@ from typing import Any, Optional, Union
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io
 import plotly.offline
 
 from cost_models import format_size
 
 from reports._frames import DESIGN_COLUMNS, pareto_frame
+from reports._findings import run_findings
 from reports._front import hypervolume_history, objective_bounds, pick_index, reference_point
 from reports._plots import Limit, front_figure, hypervolume_figure, importance_figure, parallel_figure
 from reports._summary import RAW_COLUMNS, generated_now, metric_label, pareto_rows, run_facts
@@ -61,6 +63,15 @@ class ReportInputs:
     run_dir: str = ""
     tool_version: str = ""
     generated_at: str = field(default_factory=generated_now)
+
+    @property
+    def units(self) -> str:
+        """How sizes are shown: "si" (KB) or "iec" (KiB), as the run's budget was typed."""
+        return str(self.settings.get("size_units") or "iec")
+
+    @property
+    def latency_model(self) -> str:
+        return str(self.settings.get("latency_model") or "analytic")
 
 
 @dataclass
@@ -100,12 +111,13 @@ def analyze(inputs: ReportInputs) -> ReportAnalysis:
     parts = [f"{column} {_short(reference.values[column])} ({reference.sources[column]})" for column in inputs.objectives]
     reference_text = "reference point: " + "; ".join(parts)
     limits: dict[str, list[Limit]] = {"memory_bytes": [], "latency_ms": [], "macs": []}
+    units = inputs.units
     if settings.get("budget_bytes"):
-        limits["memory_bytes"].append(Limit(settings["budget_bytes"], f"budget {format_size(settings['budget_bytes'])}"))
+        limits["memory_bytes"].append(Limit(settings["budget_bytes"], f"budget {format_size(settings['budget_bytes'], units)}"))
     if device.get("sram"):
         # Memory is flash + RAM, so no design can exceed what the device holds in total.
         total = device["sram"] + device.get("flash", 0)
-        limits["memory_bytes"].append(Limit(total, f"device total {format_size(total)}"))
+        limits["memory_bytes"].append(Limit(total, f"device total {format_size(total, units)}"))
     if latency is not None:
         kind = "latency budget" if settings.get("latency_budget_ms") is not None else "real time"
         limits["latency_ms"].append(Limit(latency, f"{kind} {latency:g} ms"))
@@ -117,8 +129,15 @@ def _short(value: float) -> str:
 
 
 def _plot_div(figure: go.Figure, name: str, caption: str) -> str:
-    body = figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"plot-{name}", config=PLOT_CONFIG)
-    return f'<figure class="plot" data-plot="{name}"><figcaption>{html.escape(caption)}</figcaption>{body}</figure>'
+    """A card with the figure's JSON; :data:`DRAW_SCRIPT` draws it once the page is parsed."""
+    spec = json.loads(plotly.io.to_json(figure, validate=False)) | {"config": PLOT_CONFIG}
+    spec_json = json.dumps(spec, separators=(",", ":")).replace("</", "<\\/")
+    height = figure.layout.height or 450
+    return (
+        f'<figure class="plot" data-plot="{name}"><figcaption>{html.escape(caption)}</figcaption>'
+        f'<div id="plot-{name}" class="plotly-graph-div" style="height:{height}px; width:100%;"></div>'
+        f'<script type="application/json" class="plot-spec">{spec_json}</script></figure>'
+    )
 
 
 def _searched_parameters(settings: dict[str, Any]) -> list[str]:
@@ -136,11 +155,11 @@ def _header(inputs: ReportInputs, analysis: ReportAnalysis) -> str:
     fidelity = settings.get("fidelity", {})
     device_text = (
         f"{device.get('name', '?')}: {device.get('description', '')} ({device.get('clock_mhz', 0):g} MHz, "
-        f"SRAM {format_size(device.get('sram', 0))}, flash {format_size(device.get('flash', 0))}, weights {device.get('weight_dtype', '?')})"
+        f"SRAM {format_size(device.get('sram', 0), inputs.units)}, flash {format_size(device.get('flash', 0), inputs.units)}, weights {device.get('weight_dtype', '?')})"
     )
-    budgets = [f"memory {format_size(budget)}" if budget else "no memory budget"]
+    budgets = [f"memory {format_size(budget, inputs.units)}" if budget else "no memory budget"]
     if settings.get("ram_budget_bytes"):
-        budgets.append(f"RAM {format_size(settings['ram_budget_bytes'])}")
+        budgets.append(f"RAM {format_size(settings['ram_budget_bytes'], inputs.units)}")
     latency = latency_limit_ms(settings, inputs.frame)
     if latency is not None:
         budgets.append(f"latency {latency:g} ms" + (" (real time)" if settings.get("latency_budget_ms") is None else ""))
@@ -148,6 +167,7 @@ def _header(inputs: ReportInputs, analysis: ReportAnalysis) -> str:
         ("command", f"<code>{html.escape(settings.get('command', '') or '?')}</code>"),
         ("device", html.escape(device_text)),
         ("budget", html.escape(", ".join(budgets))),
+        ("latency model", html.escape("measured: each design's int8 C code run in the Cortex-M emulator" if inputs.latency_model == "measured" else "analytic (cycle costs of the device profile)")),
         ("space", html.escape(f"{space.get('name', '?')}: {space.get('description', '')}")),
         ("task / metric", html.escape(f"{settings.get('task', '?')} / {metric_label(inputs.metric_name)}")),
         ("objectives", html.escape(", ".join(f"{direction} {column}" for column, direction in inputs.objectives.items()))),
@@ -161,8 +181,18 @@ def _header(inputs: ReportInputs, analysis: ReportAnalysis) -> str:
     return f'<header><h1>GhostRNN search: {html.escape(inputs.study_name)}</h1>\n<table class="facts">{rows}</table></header>'
 
 
+def findings_of(inputs: ReportInputs, analysis: ReportAnalysis) -> list[str]:
+    """The "what this run found" sentences of a report (also printed by ``search show``)."""
+    return run_findings(inputs.frame, analysis.pareto, inputs.metric_name, analysis.knee_number, inputs.units, inputs.latency_model)
+
+
+def _findings(inputs: ReportInputs, analysis: ReportAnalysis) -> str:
+    sentences = " ".join(html.escape(sentence) for sentence in findings_of(inputs, analysis))
+    return f'<section id="findings"><h2>What this run found</h2>\n<p class="findings">{sentences}</p></section>'
+
+
 def _pareto_table(inputs: ReportInputs, analysis: ReportAnalysis) -> str:
-    rows = pareto_rows(analysis.pareto, inputs.metric_name, analysis.knee_number)
+    rows = pareto_rows(analysis.pareto, inputs.metric_name, analysis.knee_number, inputs.units)
     if not rows:
         return '<p class="empty">No feasible design has been trained yet.</p><table id="pareto-table"><tbody></tbody></table>'
     columns = list(rows[0])
@@ -187,12 +217,13 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 
 h1 { font-size: 1.5em; margin: 18px 0 8px; }
 h2 { font-size: 1.15em; margin: 28px 0 4px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 p.note { color: #555; font-size: 0.9em; margin: 4px 0 8px; }
+p.findings { max-width: 70em; line-height: 1.45; margin: 6px 0 4px; }
 table.facts { border-collapse: collapse; font-size: 0.9em; }
 table.facts th { text-align: left; padding: 2px 14px 2px 0; color: #555; font-weight: 600; vertical-align: top; white-space: nowrap; }
 table.facts td { padding: 2px 0; }
 code { background: #f3f3f3; padding: 1px 4px; border-radius: 3px; word-break: break-all; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(440px, 1fr)); gap: 12px; }
-.plot { border: 1px solid #eee; border-radius: 4px; min-height: 440px; margin: 0; padding: 6px 4px 0; }
+.plot { border: 1px solid #eee; border-radius: 4px; min-height: 440px; margin: 0; padding: 6px 4px 0; min-width: 0; overflow: hidden; }
 .plot figcaption { font-weight: 600; font-size: 0.95em; padding: 2px 8px; }
 table.sortable { border-collapse: collapse; font-size: 0.9em; margin-top: 8px; }
 table.sortable th, table.sortable td { padding: 4px 10px; border-bottom: 1px solid #e5e5e5; }
@@ -236,6 +267,33 @@ SORT_SCRIPT = """
 """
 
 
+# The plots are drawn by one script at the end of the page, once every card exists: a
+# plot drawn while the page is still being parsed measures its card before the rest of
+# its grid does (an auto-fit grid with one item gives it the full page width) and stays
+# cropped by its card until the window is resized. Each plot is fitted to its card
+# again whenever the card changes size (window resize, zoom, fewer grid columns).
+DRAW_SCRIPT = """
+(function () {
+  var cards = Array.prototype.slice.call(document.querySelectorAll("figure.plot"));
+  cards.forEach(function (card) {
+    var spec = JSON.parse(card.querySelector("script.plot-spec").textContent);
+    var graph = card.querySelector(".plotly-graph-div");
+    spec.layout.autosize = true;
+    Plotly.newPlot(graph, spec.data, spec.layout, spec.config);
+  });
+  if (window.ResizeObserver) {
+    var observer = new ResizeObserver(function (entries) {
+      entries.forEach(function (entry) {
+        var graph = entry.target.querySelector(".js-plotly-plot");
+        if (graph) { Plotly.Plots.resize(graph); }
+      });
+    });
+    cards.forEach(function (card) { observer.observe(card); });
+  }
+})();
+"""
+
+
 def _plotly_script() -> str:
     # A literal "</script>" inside the library would end the script element early.
     return plotly.offline.get_plotlyjs().replace("</script", "<\\/script")
@@ -250,7 +308,9 @@ def render_report(inputs: ReportInputs) -> str:
     label = metric_label(metric).split(" ")[0]
     fronts = [
         _plot_div(
-            front_figure(frame, metric, column, maximize, pareto_numbers, analysis.knee_number, analysis.limits.get(column, []), analysis.chance),
+            front_figure(
+                frame, metric, column, maximize, pareto_numbers, analysis.knee_number, analysis.limits.get(column, []), analysis.chance, inputs.units, inputs.latency_model
+            ),
             f"front-{name}",
             f"{label} vs {caption}",
         )
@@ -259,7 +319,7 @@ def render_report(inputs: ReportInputs) -> str:
     history = _plot_div(hypervolume_figure(analysis.history, analysis.reference_text), "hypervolume", "Hypervolume over trials")
     importances = _plot_div(importance_figure(inputs.importances, inputs.importance_note), "importances", f"Parameter importances ({inputs.importance_evaluator})")
     parallel = _plot_div(
-        parallel_figure(frame, metric, _searched_parameters(inputs.settings)), "parallel", "Parallel coordinates of the trained designs (drag along an axis to filter)"
+        parallel_figure(frame, metric, _searched_parameters(inputs.settings), inputs.units), "parallel", "Parallel coordinates of the trained designs (drag along an axis to filter)"
     )
     run_dir = inputs.run_dir or "RUN_DIR"
     export_hint = (
@@ -279,6 +339,7 @@ def render_report(inputs: ReportInputs) -> str:
 </head>
 <body>
 {_header(inputs, analysis)}
+{_findings(inputs, analysis)}
 <h2>Pareto fronts</h2>
 <p class="note">Each point is a design. Blue: GhostRNN (ghost ratio r &gt; 1), orange diamonds: the plain GRU/LSTM baseline (r = 1);
 lines: the best {html.escape(metric_label(metric))} reached at each cost by each family. Ringed: Pareto-optimal over all objectives of the run;
@@ -291,6 +352,9 @@ Hover over a point for its full design and costs.</p>
 {fronts[2]}
 </div>
 <h2>Search progress and what matters</h2>
+<p class="note">Importances are computed over the trained designs that fit every limit (infeasible designs were never trained;
+a repeated design counts once): a parameter's bar is how much its value decides whether a design is among the best quarter
+of them for that objective. They describe this run's sample, not the whole space; with few trials they are rough.</p>
 <div class="grid">
 {history}
 {importances}
@@ -302,6 +366,7 @@ Hover over a point for its full design and costs.</p>
 {_pareto_table(inputs, analysis)}
 <script type="application/json" id="report-data">{data_json}</script>
 <script>{SORT_SCRIPT}</script>
+<script>{DRAW_SCRIPT}</script>
 </body>
 </html>
 """

@@ -57,6 +57,17 @@ AXES = {
     "macs": Axis("MACs per inference (millions)", 1e-6),
     "params": Axis("parameters", 1.0),
 }
+SIZE_COLUMNS = ("memory_bytes", "flash_bytes", "ram_bytes")
+
+
+def axis_for(column: str, units: str = "iec", latency_model: str = "analytic") -> Axis:
+    """How ``column`` is shown: sizes in KB or KiB as the run's budget was typed."""
+    axis = AXES.get(column, Axis(column, 1.0))
+    if column in SIZE_COLUMNS and units == "si":
+        return Axis(axis.title.replace("KiB", "KB"), 1 / 1000)
+    if column == "latency_ms" and latency_model == "measured":
+        return Axis("latency on the device, measured in the emulator (ms)", 1.0)
+    return axis
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,7 @@ class Limit:
     label: str
 
 
-def hover_text(row: Mapping[str, Any], metric_name: str) -> str:
+def hover_text(row: Mapping[str, Any], metric_name: str, units: str = "iec") -> str:
     """The full design and its costs, one fact per line, for a point's hover box."""
     lines = [f"<b>trial {int(row['number'])}: {html.escape(str(row.get('design', '')))}</b>"]
     design = ", ".join(f"{key} {row.get(key)}" for key in DESIGN_COLUMNS if key in row and row.get(key) is not None)
@@ -80,7 +91,7 @@ def hover_text(row: Mapping[str, Any], metric_name: str) -> str:
     costs = []
     for key, text in (("memory_bytes", "memory"), ("flash_bytes", "flash"), ("ram_bytes", "RAM")):
         if row.get(key) is not None and not pd.isna(row.get(key)):
-            costs.append(f"{text} {format_size(int(row[key]))}")
+            costs.append(f"{text} {format_size(int(row[key]), units)}")
     lines.append(", ".join(costs))
     extra = []
     if row.get("latency_ms") is not None and not pd.isna(row.get("latency_ms")):
@@ -106,7 +117,9 @@ def _front_points(points: pd.DataFrame, metric: str, column: str, maximize: bool
     return points[mask].sort_values([column, metric])
 
 
-def _marker_trace(points: pd.DataFrame, metric: str, column: str, axis: Axis, name: str, marker: dict, y: Optional[Sequence[float]] = None, **options: Any) -> go.Scatter:
+def _marker_trace(
+    points: pd.DataFrame, metric: str, column: str, axis: Axis, name: str, marker: dict, y: Optional[Sequence[float]] = None, units: str = "iec", **options: Any
+) -> go.Scatter:
     if y is None:
         y = [metric_display(metric, float(value)) for value in points[metric]]
     return go.Scatter(
@@ -115,7 +128,7 @@ def _marker_trace(points: pd.DataFrame, metric: str, column: str, axis: Axis, na
         mode="markers",
         name=name,
         marker=marker,
-        hovertext=[hover_text(row, metric) for _, row in points.iterrows()],
+        hovertext=[hover_text(row, metric, units) for _, row in points.iterrows()],
         hoverinfo="text",
         **options,
     )
@@ -130,14 +143,17 @@ def front_figure(
     knee_number: Optional[int] = None,
     limits: Sequence[Limit] = (),
     chance: Optional[float] = None,
+    units: str = "iec",
+    latency_model: str = "analytic",
 ) -> go.Figure:
     """The task metric against one cost, with the GhostRNN and plain-RNN fronts apart.
 
     Infeasible designs were never trained: they are drawn as grey crosses at the bottom
     of the plot, at their cost. ``pareto_numbers`` are the trials that are optimal over
-    all of the run's objectives (ringed); ``limits`` become vertical dashed lines.
+    all of the run's objectives (ringed); ``limits`` become vertical dashed lines. Sizes
+    are shown in ``units`` ("si": KB, "iec": KiB).
     """
-    axis = AXES.get(column, Axis(column, 1.0))
+    axis = axis_for(column, units, latency_model)
     trained = frame[eligible_mask(frame)].dropna(subset=[metric, column])
     infeasible = frame[(frame["state"] == "COMPLETE") & (frame["feasible"] == False)].dropna(subset=[column])  # noqa: E712
     is_baseline = trained["baseline"].fillna(False).astype(bool) if "baseline" in trained else pd.Series(False, index=trained.index)
@@ -145,24 +161,24 @@ def front_figure(
     shown = [metric_display(metric, float(value)) for value in trained[metric]]
     floor = min([0.0] + shown) if metric == "accuracy" else (min(shown) - 1.0 if shown else -1.0)
     figure = go.Figure()
-    figure.add_trace(_marker_trace(baselines, metric, column, axis, "plain GRU/LSTM (r = 1)", dict(color=BASELINE_COLOR, symbol="diamond", size=8, opacity=0.45)))
-    figure.add_trace(_marker_trace(ghosts, metric, column, axis, "GhostRNN (r > 1)", dict(color=GHOST_COLOR, size=7, opacity=0.45)))
+    figure.add_trace(_marker_trace(baselines, metric, column, axis, "plain GRU/LSTM (r = 1)", dict(color=BASELINE_COLOR, symbol="diamond", size=8, opacity=0.45), units=units))
+    figure.add_trace(_marker_trace(ghosts, metric, column, axis, "GhostRNN (r > 1)", dict(color=GHOST_COLOR, size=7, opacity=0.45), units=units))
     for points, name, color, dash in ((ghosts, "GhostRNN front", GHOST_COLOR, "solid"), (baselines, "plain GRU/LSTM front", BASELINE_COLOR, "dash")):
         front = _front_points(points, metric, column, maximize)
-        trace = _marker_trace(front, metric, column, axis, name, dict(color=color, size=9, symbol="diamond" if dash == "dash" else "circle"))
+        trace = _marker_trace(front, metric, column, axis, name, dict(color=color, size=9, symbol="diamond" if dash == "dash" else "circle"), units=units)
         trace.update(mode="lines+markers", line=dict(color=color, dash=dash, width=2, shape="hv"))
         figure.add_trace(trace)
     if len(infeasible):
         figure.add_trace(
-            _marker_trace(infeasible, metric, column, axis, "infeasible (not trained)", dict(color=INFEASIBLE_COLOR, symbol="x", size=7), y=[floor] * len(infeasible))
+            _marker_trace(infeasible, metric, column, axis, "infeasible (not trained)", dict(color=INFEASIBLE_COLOR, symbol="x", size=7), y=[floor] * len(infeasible), units=units)
         )
     pareto = trained[trained["number"].isin(set(pareto_numbers))]
     figure.add_trace(
-        _marker_trace(pareto, metric, column, axis, "Pareto-optimal", dict(color="rgba(0,0,0,0)", size=15, line=dict(color=PARETO_COLOR, width=2)))
+        _marker_trace(pareto, metric, column, axis, "Pareto-optimal", dict(color="rgba(0,0,0,0)", size=15, line=dict(color=PARETO_COLOR, width=2)), units=units)
     )
     knee = trained[trained["number"] == knee_number] if knee_number is not None else trained.iloc[0:0]
     if len(knee):
-        figure.add_trace(_marker_trace(knee, metric, column, axis, "knee", dict(color=KNEE_COLOR, symbol="star", size=16, line=dict(color=PARETO_COLOR, width=1))))
+        figure.add_trace(_marker_trace(knee, metric, column, axis, "knee", dict(color=KNEE_COLOR, symbol="star", size=16, line=dict(color=PARETO_COLOR, width=1)), units=units))
     observed = pd.concat([trained[column], infeasible[column]]).astype(float)
     largest = float(observed.max()) if len(observed) else 0.0
     for limit in limits:
@@ -250,22 +266,35 @@ def importance_figure(importances: Mapping[str, Mapping[str, float]], note: str 
     return figure
 
 
+# A searched number with at most this many values gets one tick per value (no "1.2 layers").
+MAX_TICKED_VALUES = 12
+
+
 def _dimension(values: pd.Series, label: str) -> dict[str, Any]:
-    """A parcoords axis; text values become integer codes with their names as ticks."""
+    """A parcoords axis: text values become integer codes with their names as ticks; a
+    searched number with few values gets a tick at each value it took, written as the
+    number it is (``2`` layers, ratio ``1.5``), and no ticks in between."""
     if values.map(lambda value: isinstance(value, str)).any():
         names = sorted(values.astype(str).unique())
         codes = values.astype(str).map({name: code for code, name in enumerate(names)})
         return dict(label=label, values=codes.tolist(), tickvals=list(range(len(names))), ticktext=names, range=[-0.2, len(names) - 0.8] if len(names) > 1 else [-1, 1])
     numbers = values.astype(float)
-    return dict(label=label, values=numbers.tolist())
+    distinct = sorted(numbers.dropna().unique())
+    dimension: dict[str, Any] = dict(label=label, values=numbers.tolist())
+    if 0 < len(distinct) <= MAX_TICKED_VALUES:
+        dimension.update(tickvals=distinct, ticktext=[f"{value:g}" for value in distinct])
+        if len(distinct) == 1:
+            dimension["range"] = [distinct[0] - 1, distinct[0] + 1]
+    return dimension
 
 
-def parallel_figure(frame: pd.DataFrame, metric: str, parameters: Sequence[str]) -> go.Figure:
+def parallel_figure(frame: pd.DataFrame, metric: str, parameters: Sequence[str], units: str = "iec") -> go.Figure:
     """Parallel coordinates of the trained designs: searched parameters, costs, then the metric."""
     trained = frame[eligible_mask(frame)].dropna(subset=[metric])
     dimensions = [_dimension(trained[name], name) for name in parameters if name in trained]
-    for column, label in (("memory_bytes", "memory KiB"), ("latency_ms", "latency ms"), ("macs", "MMAC")):
-        dimensions.append(dict(label=label, values=(trained[column].astype(float) * AXES[column].scale).tolist()))
+    memory = axis_for("memory_bytes", units)
+    for column, label, scale in (("memory_bytes", f"memory {'KB' if units == 'si' else 'KiB'}", memory.scale), ("latency_ms", "latency ms", 1.0), ("macs", "MMAC", 1e-6)):
+        dimensions.append(dict(label=label, values=(trained[column].astype(float) * scale).tolist()))
     shown = [metric_display(metric, float(value)) for value in trained[metric]]
     dimensions.append(dict(label=metric_label(metric), values=shown))
     figure = go.Figure(

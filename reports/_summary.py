@@ -42,11 +42,11 @@ def metric_display(metric_name: str, value: float) -> float:
     return 100.0 * value if metric_name == "accuracy" else value
 
 
-def pareto_rows(front: pd.DataFrame, metric_name: str, knee: Optional[int] = None) -> list[dict[str, Any]]:
+def pareto_rows(front: pd.DataFrame, metric_name: str, knee: Optional[int] = None, units: str = "iec") -> list[dict[str, Any]]:
     """One display row per Pareto-optimal design (trial number ``knee`` marked as the knee).
 
-    Sizes are strings with units for people; the HTML table sorts on the raw byte
-    counts (:data:`RAW_COLUMNS`).
+    Sizes are strings with units for people (``units`` "si": KB, "iec": KiB); the HTML
+    table sorts on the raw byte counts (:data:`RAW_COLUMNS`).
     """
     rows = []
     for _, row in front.iterrows():
@@ -55,9 +55,9 @@ def pareto_rows(front: pd.DataFrame, metric_name: str, knee: Optional[int] = Non
                 "trial": int(row["number"]),
                 "design": row["design"],
                 metric_label(metric_name): round(metric_display(metric_name, float(row[metric_name])), 2),
-                "memory": format_size(int(row["memory_bytes"])),
-                "flash": format_size(int(row["flash_bytes"])),
-                "RAM": format_size(int(row["ram_bytes"])),
+                "memory": format_size(int(row["memory_bytes"]), units),
+                "flash": format_size(int(row["flash_bytes"]), units),
+                "RAM": format_size(int(row["ram_bytes"]), units),
                 "latency ms": round(float(row["latency_ms"]), 3),
                 "MMAC": round(float(row["macs"]) / 1e6, 4),
                 "params": int(row["params"]),

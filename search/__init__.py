@@ -17,9 +17,39 @@ The package is grouped by concern, one room each:
 * ``search.results``: a finished run's tables, HTML report and export.
 """
 
-from search._errors import DataError, UsageError
-from search.study import RunResult, join_study, run
-from search.storage import StudyError, mask_url
-from search.training import Fidelity
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Each name is imported from its module on first use, so that `search --help` does not
+# wait for torch, plotly and Optuna; the imports below are what the names are.
+if TYPE_CHECKING:
+    from search._errors import DataError, UsageError
+    from search.study import RunResult, join_study, run
+    from search.storage import StudyError, mask_url
+    from search.training import Fidelity
+
+_EXPORTS = {
+    "DataError": "search._errors",
+    "UsageError": "search._errors",
+    "RunResult": "search.study",
+    "join_study": "search.study",
+    "run": "search.study",
+    "StudyError": "search.storage",
+    "mask_url": "search.storage",
+    "Fidelity": "search.training",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = ["DataError", "Fidelity", "RunResult", "StudyError", "UsageError", "join_study", "mask_url", "run"]

@@ -15,9 +15,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from cost_models import Limits
+if TYPE_CHECKING:
+    from cost_models import Limits
+
 
 # The study user attribute that holds a run's settings (JSON).
 SETTINGS_ATTR = "ghostrnn_settings"
@@ -91,6 +93,8 @@ class RunSettings:
     utterances_per_class: Optional[int] = None
     latency_model: str = "analytic"
     command: str = ""
+    # How sizes are shown ("si": KB, "iec": KiB): the system the budget was typed in.
+    size_units: str = "iec"
 
     @property
     def metric_name(self) -> str:
@@ -121,6 +125,8 @@ class RunSettings:
         return lines
 
 
-def limits_of(settings: RunSettings) -> Limits:
+def limits_of(settings: RunSettings) -> "Limits":
     """The hard limits of a run's designs: budget, RAM budget, latency budget."""
-    return Limits(memory_bytes=settings.budget_bytes, ram_bytes=settings.ram_budget_bytes, latency_ms=settings.latency_budget_ms)
+    from cost_models import Limits
+
+    return Limits(memory_bytes=settings.budget_bytes, ram_bytes=settings.ram_budget_bytes, latency_ms=settings.latency_budget_ms, units=settings.size_units)

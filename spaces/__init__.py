@@ -9,19 +9,74 @@ can ``pip install ghostrnn-search`` and rebuild an exported design:
     9132
 """
 
-from spaces._cheap_ops import ACTIVATIONS, CHEAP_OPS, ChannelwiseGhost, CheapOp, CheapOpCost, GroupedGhost, IdentityGhost, LinearGhost, create_cheap_op
-from spaces._config import (
-    CELLS,
-    FEATURE_FRONT_ENDS,
-    TASKS,
-    ArchConfig,
-    FeatureFrontEnd,
-    intrinsic_size_for,
-    load_config,
-)
-from spaces._ghost_rnn import GhostGRU, GhostGRULayer, GhostLSTM, GhostLSTMLayer
-from spaces._space import DesignSpace, SpaceError, list_spaces, load_space, parse_space
-from spaces._models import RNN_CELLS, TASK_MODELS, KeywordSpotter, MaskEstimator, build_model, create_rnn
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Each name is imported from its module on first use, so that `search --help` does not
+# wait for torch, plotly and Optuna; the imports below are what the names are.
+if TYPE_CHECKING:
+    from spaces._cheap_ops import ACTIVATIONS, CHEAP_OPS, ChannelwiseGhost, CheapOp, CheapOpCost, GroupedGhost, IdentityGhost, LinearGhost, create_cheap_op
+    from spaces._config import (
+        CELLS,
+        FEATURE_FRONT_ENDS,
+        TASKS,
+        ArchConfig,
+        describe_yaml_error,
+        FeatureFrontEnd,
+        intrinsic_size_for,
+        load_config,
+    )
+    from spaces._ghost_rnn import GhostGRU, GhostGRULayer, GhostLSTM, GhostLSTMLayer
+    from spaces._space import DesignSpace, SpaceError, list_spaces, load_space, parse_space
+    from spaces._models import RNN_CELLS, TASK_MODELS, KeywordSpotter, MaskEstimator, build_model, create_rnn
+
+_EXPORTS = {
+    "ACTIVATIONS": "spaces._cheap_ops",
+    "CHEAP_OPS": "spaces._cheap_ops",
+    "ChannelwiseGhost": "spaces._cheap_ops",
+    "CheapOp": "spaces._cheap_ops",
+    "CheapOpCost": "spaces._cheap_ops",
+    "GroupedGhost": "spaces._cheap_ops",
+    "IdentityGhost": "spaces._cheap_ops",
+    "LinearGhost": "spaces._cheap_ops",
+    "create_cheap_op": "spaces._cheap_ops",
+    "CELLS": "spaces._config",
+    "FEATURE_FRONT_ENDS": "spaces._config",
+    "TASKS": "spaces._config",
+    "ArchConfig": "spaces._config",
+    "describe_yaml_error": "spaces._config",
+    "FeatureFrontEnd": "spaces._config",
+    "intrinsic_size_for": "spaces._config",
+    "load_config": "spaces._config",
+    "GhostGRU": "spaces._ghost_rnn",
+    "GhostGRULayer": "spaces._ghost_rnn",
+    "GhostLSTM": "spaces._ghost_rnn",
+    "GhostLSTMLayer": "spaces._ghost_rnn",
+    "DesignSpace": "spaces._space",
+    "SpaceError": "spaces._space",
+    "list_spaces": "spaces._space",
+    "load_space": "spaces._space",
+    "parse_space": "spaces._space",
+    "RNN_CELLS": "spaces._models",
+    "TASK_MODELS": "spaces._models",
+    "KeywordSpotter": "spaces._models",
+    "MaskEstimator": "spaces._models",
+    "build_model": "spaces._models",
+    "create_rnn": "spaces._models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "ACTIVATIONS",
@@ -50,6 +105,7 @@ __all__ = [
     "build_model",
     "create_cheap_op",
     "create_rnn",
+    "describe_yaml_error",
     "intrinsic_size_for",
     "list_spaces",
     "load_space",

@@ -21,6 +21,27 @@ from typing import Any
 
 import yaml
 
+def describe_yaml_error(error: yaml.YAMLError) -> str:
+    r"""PyYAML's problem with its line and column (1-based), in one line.
+
+    Example:
+        >>> try:
+        ...     yaml.safe_load("hidden: 64\ncell: [gru\n")
+        ... except yaml.YAMLError as error:
+        ...     print(describe_yaml_error(error))
+        expected ',' or ']', but got '<stream end>' at line 3, column 1 (in the flow sequence that starts at line 2, column 7)
+    """
+    problem = getattr(error, "problem", None)
+    mark = getattr(error, "problem_mark", None)
+    if problem is None or mark is None:
+        return str(error).splitlines()[0] if str(error) else type(error).__name__
+    text = f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+    if context and context_mark is not None:
+        text += f" ({context.replace('while parsing a ', 'in the ')} that starts at line {context_mark.line + 1}, column {context_mark.column + 1})"
+    return text
+
+
 TASKS = ("kws", "se")
 CELLS = ("gru", "lstm")
 

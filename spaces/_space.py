@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from spaces._config import ArchConfig
+from spaces._config import ArchConfig, describe_yaml_error
 
 SPACES_DIR = Path(__file__).parent
 ARCH_KEYS = tuple(field.name for field in dataclasses.fields(ArchConfig))
@@ -108,7 +108,7 @@ def parse_space(text: str, origin: str = "<space>", default_name: str = "custom"
         root = yaml.compose(text)
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise SpaceError(f"{origin}: not valid YAML: {str(error).splitlines()[0]}") from None
+        raise SpaceError(f"{origin}: not valid YAML: {describe_yaml_error(error)}") from None
     if not isinstance(root, yaml.MappingNode) or not isinstance(data, dict):
         raise SpaceError(f"{origin}: a design space must be a mapping of keys to a value or a list of choices")
     lines = {key_node.value: key_node.start_mark.line + 1 for key_node, _ in root.value}

@@ -71,3 +71,10 @@ def test_bad_input_gives_one_line_and_exit_code_two(args, message):
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_cost_shows_sizes_in_the_unit_of_the_budget():
+    si = run_search("cost", "--device", "cortex-m7", "--hidden", "32", "--budget", "5KB", check=True).stdout
+    assert "fits cortex-m7 and the budget 5 KB" in si and "KiB" not in si.splitlines()[-2]
+    iec = run_search("cost", "--device", "cortex-m7", "--budget", "9KiB", check=True).stdout
+    assert "does NOT fit: memory 10.1 KiB > budget 9.0 KiB" in iec

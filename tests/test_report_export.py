@@ -146,6 +146,34 @@ def test_onnx_runtime_matches_torch(exported: tuple[Path, int]) -> None:
     with torch.no_grad():
         expected = model(inputs).numpy()
     assert np.abs(output - expected).max() <= 1e-5
+    # The frames axis is free too: shorter and longer clips than the search's 49 frames.
+    for frames in (12, 49, 101):
+        inputs = torch.randn(2, frames, 10)
+        (output,) = session.run(None, {"features": inputs.numpy()})
+        with torch.no_grad():
+            assert np.abs(output - model(inputs).numpy()).max() <= 1e-5, frames
+    document = yaml.safe_load((target / "model.yaml").read_text())
+    assert document["onnx"]["input_shape"] == ["batch", "frames", 10]
+
+
+def test_train_says_it_starts_from_scratch_and_shows_each_epoch(run_dir: Path, cached: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """And a re-export into the folder leaves no file of the previous design behind."""
+    pareto = pd.read_csv(run_dir / "pareto.csv")
+    trials = trials_of(run_dir)
+    first = int(pareto["number"].iloc[0])
+    other = next(t.number for t in trials if t.user_attrs.get("trained") and t.user_attrs.get("duplicate_of") is None and t.number != first)
+    code, _, _ = cli(["export", str(run_dir), "--trial", str(first), "--to", str(tmp_path), "--no-progress"], capsys)
+    assert code == 0 and (tmp_path / "model.onnx").is_file()
+    code, out, _ = cli(["train", str(tmp_path / "model.yaml"), "--epochs", "2"], capsys)
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].startswith("training ") and "from scratch" in lines[0] and "for 2 epochs" in lines[0]
+    assert [line.split(":")[0] for line in lines[1:3]] == ["epoch 1/2", "epoch 2/2"]
+    assert (tmp_path / "weights-trained.pt").is_file()
+    code, _, _ = cli(["export", str(run_dir), "--trial", str(other), "--to", str(tmp_path), "--no-onnx", "--no-progress"], capsys)
+    assert code == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.yaml", "weights.pt"]
+    assert yaml.safe_load((tmp_path / "model.yaml").read_text())["provenance"]["trial"] == other
 
 
 def test_exported_costs_equal_search_cost(exported: tuple[Path, int], capsys: pytest.CaptureFixture[str]) -> None:
@@ -203,7 +231,7 @@ def test_errors_are_one_line(run_dir: Path, tmp_path: Path, capsys: pytest.Captu
 # ---------------------------------------------------------------- the report in a real browser
 
 
-def _browser(tmp_path: Path):
+def _browser(tmp_path: Path, width: int = 1400, height: int = 1000):
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.skip("headless Chromium not installed (Debian: apt-get install chromium chromium-driver)")
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install selenium)")
@@ -213,7 +241,7 @@ def _browser(tmp_path: Path):
     options.binary_location = str(CHROMIUM)
     for flag in (
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
+        "--disable-component-update", "--disable-sync", f"--window-size={width},{height}",
         # Parallel coordinates draw with WebGL; without a GPU Chromium needs this to use its software renderer.
         "--enable-unsafe-swiftshader",
     ):
@@ -221,6 +249,57 @@ def _browser(tmp_path: Path):
     options.add_argument(f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+# Where each plot's drawing ends up against its card, and where the budget line is.
+GEOMETRY_SCRIPT = """
+return Array.from(document.querySelectorAll('figure.plot')).map(function (card) {
+  var box = card.getBoundingClientRect();
+  var svg = card.querySelector('svg.main-svg');
+  var drawn = svg ? svg.getBoundingClientRect() : null;
+  var area = card.querySelector('.nsewdrag');
+  var plotArea = area ? area.getBoundingClientRect() : null;
+  var lines = Array.from(card.querySelectorAll('.shapelayer path')).map(function (path) {
+    var r = path.getBoundingClientRect(); return {left: r.left, right: r.right, top: r.top, bottom: r.bottom};
+  });
+  var labels = Array.from(card.querySelectorAll('.annotation-text')).filter(function (t) { return t.textContent.indexOf('budget') === 0; })
+    .map(function (t) { var r = t.getBoundingClientRect(); return {left: r.left, right: r.right, text: t.textContent}; });
+  return {name: card.dataset.plot, card: {left: box.left, right: box.right, width: box.width},
+          drawn: drawn ? {left: drawn.left, right: drawn.right, width: drawn.width} : null,
+          area: plotArea ? {left: plotArea.left, right: plotArea.right, top: plotArea.top, bottom: plotArea.bottom} : null,
+          lines: lines, labels: labels, viewport: document.documentElement.clientWidth};
+});
+"""
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_report_plots_fit_their_cards_on_first_open(run_dir: Path, tmp_path: Path, width: int) -> None:
+    """No resize, no wait for one: right after load every plot is as wide as its card
+    and the budget line of the memory front is inside the plot area, on screen."""
+    driver = _browser(tmp_path, width, 1300)
+    try:
+        driver.get((run_dir / "report.html").resolve().as_uri())
+        plots = driver.execute_script(GEOMETRY_SCRIPT)
+        driver.save_screenshot(str(tmp_path / f"report-{width}.png"))
+    finally:
+        driver.quit()
+    assert [plot["name"] for plot in plots] == PLOTS
+    for plot in plots:
+        card, drawn = plot["card"], plot["drawn"]
+        assert drawn is not None, plot["name"]
+        assert card["left"] - 1 <= drawn["left"] and drawn["right"] <= card["right"] + 1, (width, plot["name"], card, drawn)
+        assert drawn["width"] >= card["width"] - 24, (width, plot["name"], "the plot must fill its card")
+        assert card["right"] <= plot["viewport"] + 1
+    memory = plots[0]
+    budget = 6000 / 1024
+    assert memory["labels"] and memory["labels"][0]["text"].startswith("budget")
+    area = memory["area"]
+    # The budget is the only limit drawn on this front (the device total is far beyond every design).
+    (line,) = [line for line in memory["lines"] if line["right"] - line["left"] < 4 and line["bottom"] - line["top"] > 50]
+    assert area["left"] < line["left"] and line["right"] < area["right"], (width, line, area, budget)
+    assert memory["card"]["left"] < line["left"] < memory["card"]["right"] and line["right"] < plot["viewport"]
+    label = memory["labels"][0]
+    assert memory["card"]["left"] < label["left"] and label["right"] < memory["card"]["right"]
 
 
 def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path: Path) -> None:
@@ -264,3 +343,25 @@ def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path: Path) -> N
     finally:
         driver.quit()
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_runs_lists_each_run_with_status_and_best_design(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (run_dir / "report.html").read_text(encoding="utf-8")
+    data = json.loads(text[text.index('id="report-data">') + len('id="report-data">') : text.index("</script>", text.index('id="report-data">'))])
+    knee = data["knee"]
+    # A copy whose target was raised: a run stopped short of its trials.
+    stopped = tmp_path / "runs" / "stopped-run"
+    shutil.copytree(run_dir, stopped)
+    optuna.load_study(study_name=run_dir.name, storage=f"sqlite:///{stopped / 'study.db'}").set_user_attr("target_trials", 20)
+    (tmp_path / "runs" / "not-a-run").mkdir()
+    shutil.copytree(run_dir, tmp_path / "runs" / run_dir.name)
+    code, out, _ = cli(["runs", str(tmp_path / "runs")], capsys)
+    assert code == 0
+    header, *rows = out.strip().splitlines()
+    assert header.split()[:3] == ["run", "status", "trials"]
+    assert len(rows) == 2 and "not-a-run" not in out
+    done = next(row for row in rows if run_dir.name in row)
+    assert done.split()[1:3] == ["done", "8/8"] and f"#{knee} " in done
+    assert next(row for row in rows if "stopped-run" in row).split()[1:3] == ["stopped", "8/20"]
+    code, _, err = cli(["runs", str(tmp_path / "missing")], capsys)
+    assert code == 2 and "is not a directory" in err

@@ -16,6 +16,7 @@ import pytest
 
 import search
 from cost_models import load_device, parse_size, realtime_ms
+from reports import format_duration
 from search.training import Fidelity
 from spaces import ArchConfig
 
@@ -84,22 +85,37 @@ def test_infeasible_designs_are_never_trained(tmp_path, cache_dir):
         assert trial.user_attrs["cost"]["memory_bytes"] > 4000
 
 
+def _trials_in_training(database: Path) -> tuple[int, int]:
+    """(complete trials, trials being trained right now) of a run's study.db."""
+    try:
+        with sqlite3.connect(database) as connection:
+            complete = connection.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+            training = connection.execute(
+                "select count(*) from trials t join trial_user_attributes a on a.trial_id = t.trial_id "
+                "join trial_user_attributes f on f.trial_id = t.trial_id "
+                "where t.state = 'RUNNING' and a.key = 'trained' and a.value_json = 'false' and f.key = 'feasible' and f.value_json = 'true'"
+            ).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0, 0  # tables not created yet
+    return complete, training
+
+
 def test_interrupted_run_resumes(tmp_path, cache_dir):
     out = tmp_path / "runs"
-    args = ["run", "--device", "cortex-m7", "--budget", "100KB", "--trials", "8", "--out", str(out), "--study", "resume", *FAST]
+    # 20 epochs make each training last a second or more, so the interrupt lands in a
+    # trial being trained (not after the last one, whatever the machine's load).
+    args = ["run", "--device", "cortex-m7", "--budget", "100KB", "--trials", "8", "--out", str(out), "--study", "resume", *FAST, "--epochs", "20"]
     env = dict(os.environ, GHOSTRNN_CACHE=str(cache_dir))
     process = subprocess.Popen([sys.executable, "-m", "search", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     database = out / "resume" / "study.db"
     deadline = time.time() + 300
-    complete = 0
-    while time.time() < deadline and complete < 2 and process.poll() is None:
-        time.sleep(0.2)
+    complete = training = 0
+    # Wait for two finished trials and one being trained, with trials still to come.
+    while time.time() < deadline and process.poll() is None and not (complete >= 2 and training):
+        time.sleep(0.05)
         if database.exists():
-            try:
-                with sqlite3.connect(database) as connection:
-                    complete = connection.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
-            except sqlite3.OperationalError:
-                pass  # tables not created yet
+            complete, training = _trials_in_training(database)
+    assert process.poll() is None and complete <= 6, f"no trial in training to interrupt (complete {complete}): {process.communicate()[1]}"
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stdout + stderr
@@ -107,6 +123,7 @@ def test_interrupted_run_resumes(tmp_path, cache_dir):
     before = {t.number: t for t in load_trials(out / "resume")}
     finished_before = {n for n, t in before.items() if t.state.name == "COMPLETE"}
     assert 2 <= len(finished_before) < 8
+    assert any(t.state.name == "FAIL" for t in before.values()), "the trial in training is marked failed"
 
     run_cli(args, cache_dir)
     after = load_trials(out / "resume")
@@ -224,7 +241,8 @@ def test_measured_latency_model(tmp_path, cache_dir):
     if reason is not None:
         pytest.skip(reason)
     out = tmp_path / "runs"
-    run_cli(["run", "--device", "cortex-m7", "--budget", "100KB", "--trials", "3", "--latency-model", "measured", "--out", str(out), *FAST], cache_dir)
+    measured_run = run_cli(["run", "--device", "cortex-m7", "--budget", "100KB", "--trials", "3", "--latency-model", "measured", "--out", str(out), *FAST], cache_dir)
+    assert "latencies are measured" in measured_run.stdout and "ms measured" in measured_run.stdout
     trials = load_trials(out / "kws-cortex-m7-100KB")
     for trial in trials:
         measured = trial.user_attrs["measured"]
@@ -232,3 +250,112 @@ def test_measured_latency_model(tmp_path, cache_dir):
         assert trial.user_attrs["cost"]["latency_ms"] == measured["measured_latency_ms"]
     result = run_cli(["run", "--device", "host", "--latency-model", "measured", "--out", str(out), *FAST], cache_dir, check=False)
     assert result.returncode == 2 and "needs a device with an instruction set" in result.stderr
+
+
+def test_budget_spelling_names_one_study_and_sizes_read_as_typed(tmp_path, cache_dir):
+    out = tmp_path / "runs"
+    first = run_cli(["run", "--device", "cortex-m7", "--budget", "20KB", "--trials", "2", "--out", str(out), *FAST], cache_dir)
+    assert "within 20 KB" in first.stdout and "KiB" not in first.stdout.split("Pareto-optimal")[1]
+    again = run_cli(["run", "--device", "cortex-m7", "--budget", "20kb", "--trials", "3", "--out", str(out), *FAST], cache_dir)
+    assert "study 'kws-cortex-m7-20KB'" in again.stdout and "2 of 3 trials done, 1 to run" in again.stdout
+    assert [path.name for path in out.iterdir()] == ["kws-cortex-m7-20KB"]
+    # The next step offered is the balanced design, not the largest.
+    assert "--trial best --pick knee --to exported/" in again.stdout
+    show = run_cli(["show", str(out / "kws-cortex-m7-20KB")], cache_dir)
+    assert "budget 20 KB" in show.stdout and "What this run found:" in show.stdout
+    kib = run_cli(["run", "--device", "cortex-m7", "--budget", "20KiB", "--trials", "1", "--out", str(out), *FAST], cache_dir)
+    assert "study 'kws-cortex-m7-20KiB'" in kib.stdout and "within 20.0 KiB" in kib.stdout
+
+
+def test_negative_budget_is_refused_in_one_line(tmp_path, cache_dir):
+    result = run_cli(["run", "--device", "cortex-m7", "--budget", "-5KB", "--out", str(tmp_path)], cache_dir, check=False)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "argument --budget: invalid size '-5KB': a size must be positive" in result.stderr
+
+
+def test_yaml_errors_keep_line_and_column(tmp_path, cache_dir):
+    space = tmp_path / "broken-space.yaml"
+    space.write_text("name: broken\ntask: kws\nhidden: [16, 32\ncell: gru\n")
+    result = run_cli(["run", "--device", "cortex-m7", "--space", str(space), "--out", str(tmp_path)], cache_dir, check=False)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "not valid YAML" in result.stderr and "line 4, column 5" in result.stderr and "starts at line 3, column 9" in result.stderr
+    device = tmp_path / "board.yaml"
+    device.write_text("name: board\nclock_mhz: 48\nsram: 64KiB\n  flash: 256KiB\n")
+    result = run_cli(["cost", "--device", str(device)], cache_dir, check=False)
+    assert result.returncode == 2 and "line 4, column 8" in result.stderr, result.stderr
+
+
+def test_help_shows_defaults_without_loading_the_heavy_libraries(cache_dir):
+    """`--help` must be instant: nothing it prints needs torch, Optuna, pandas or plotly."""
+    probe = (
+        "import contextlib, io, sys\n"
+        "from search.cli import main\n"
+        "for command in ([], ['run'], ['cost'], ['export'], ['show'], ['train'], ['worker'], ['calibrate'], ['report']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        try:\n"
+        "            main(command + ['--help'])\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        "print(sorted(name for name in ('torch', 'optuna', 'pandas', 'plotly', 'numpy') if name in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    help_text = run_cli(["run", "--help"], cache_dir).stdout
+    for option, default in (("--epochs", "3"), ("--data-fraction", "1"), ("--max-trial-seconds", "120"), ("--seed", "0"), ("--task", "kws"), ("--trials", "40")):
+        block = help_text[help_text.index(f"  {option}") :].split("\n  -")[0]
+        assert f"(default {default})" in " ".join(block.split()), (option, block)
+
+
+def test_a_baseline_interrupted_twice_is_reported(tmp_path, cache_dir, monkeypatch):
+    from search.study import design_key
+    from spaces import load_space
+
+    monkeypatch.setenv("GHOSTRNN_CACHE", str(cache_dir))
+    out = tmp_path / "runs"
+    result = search.run(device="cortex-m7", budget="100KB", trials=2, space="kws-small", utterances_per_class=20, fidelity=Fidelity(epochs=1), out=out, progress=False, study="twice")
+    study = result.study
+    # What two interrupts of the plain 1x16 GRU leave: the trial and its one retry, failed.
+    params = {"hidden": 16, "ghost_ratio": 1.0, "cheap_op": "linear"}
+    distributions = study.get_trials(deepcopy=False)[0].distributions
+    attrs = {"design": "gru 1x16 (plain)", "baseline": True, "design_key": design_key(load_space("kws-small").config(params))}
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, params=params, distributions=distributions, user_attrs=attrs))
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, params=params, distributions=distributions, user_attrs=attrs, system_attrs={"retry_of": 2}))
+    again = run_cli(["run", "--device", "cortex-m7", "--budget", "100KB", "--trials", "2", "--out", str(out), "--study", "twice", *FAST], cache_dir)
+    assert "note: plain baseline gru 1x16 (plain) was interrupted twice (trials 2 and 3) and is not retried" in again.stdout
+    assert "the fronts lack this non-ghost comparison" in again.stdout
+
+
+def test_progress_bar_shows_the_epoch_and_time_left_of_a_trial():
+    import io
+
+    from tqdm import tqdm
+
+    from cost_models import analytic_cost, load_device
+    from search.study._run import TrialProgress
+
+    stream = io.StringIO()
+    bar = tqdm(total=4, file=stream, disable=False, ncols=200)
+    progress = TrialProgress(bar, epochs=4)
+    small, large = ArchConfig(hidden=16), ArchConfig(hidden=128)
+    device = load_device("cortex-m7")
+    progress(0, small, analytic_cost(small, device), None)
+    assert bar.postfix == "#0 gru 1x16 r2 linear/tanh: epoch 0/4"  # nothing to estimate from yet
+    progress._started -= 2.0  # two seconds into training
+    progress(0, small, analytic_cost(small, device), {"epoch": 1.0})
+    assert bar.postfix.startswith("#0 gru 1x16 r2 linear/tanh: epoch 1/4, ~") and "left" in bar.postfix
+    # The next design is 8x wider: its estimate before any epoch scales with its MACs.
+    progress(1, large, analytic_cost(large, device), None)
+    expected = progress.seconds_per_mmac_epoch * analytic_cost(large, device).macs / 1e6 * 4
+    assert f"~{format_duration(expected)} left" in bar.postfix and expected > 8.0 * 4
+    bar.close()
+
+
+def test_the_search_script_entry_point_resolves():
+    """pyproject's console script must name a real function (`pip install .` makes `search` from it)."""
+    import importlib
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    module, _, function = project["project"]["scripts"]["search"].partition(":")
+    assert callable(getattr(importlib.import_module(module), function))

@@ -1,7 +1,7 @@
 """Compile generated C for a Cortex-M (clang from the ``ziglang`` wheel) or for the host.
 
 Cortex-M builds use ``python -m ziglang cc`` (a clang with bundled lld, installed from
-PyPI by ``pip install ghostrnn-search[isa]``): the FPU is enabled only through the
+PyPI by the ``isa`` extra): the FPU is enabled only through the
 ``+feature`` suffix of ``-mcpu`` (``-mfpu``/``-mfloat-abi`` are ignored by it). The
 Cortex-M55 is built as scalar Armv8-M Mainline code (no MVE/Helium) because the
 emulator that counts the instructions implements neither MVE nor Armv8.1-M.
@@ -35,7 +35,7 @@ FLASH_ORIGIN = 0x08000000
 RAM_ORIGIN = 0x20000000
 IO_ORIGIN = 0x60000000
 REGION_LENGTH = 0x01000000  # 16 MiB each: large enough for any design a search meets
-INSTALL_HINT = "pip install ghostrnn-search[isa]"
+INSTALL_HINT = "pip install '.[isa]' in the ghostrnn-search checkout (the package is not on PyPI)"
 
 
 class ToolchainError(RuntimeError):

@@ -8,6 +8,6 @@ Example:
     >>> main(["devices"])  # doctest: +SKIP
 """
 
-from search.cli._main import entry_point, main
+from search.cli._main import build_parser, entry_point, main
 
-__all__ = ["entry_point", "main"]
+__all__ = ["build_parser", "entry_point", "main"]

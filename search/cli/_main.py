@@ -7,6 +7,7 @@ line ``search: error: ...`` with exit code 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import signal
@@ -14,33 +15,41 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from cost_models import (
-    ACCEPTED_FORMS,
-    DeviceError,
-    Limits,
-    SizeError,
-    analytic_cost,
-    format_size,
-    list_devices,
-    load_device,
-    parse_size,
-)
-from reports import format_table
-from spaces import ACTIVATIONS, CELLS, CHEAP_OPS, FEATURE_FRONT_ENDS, TASKS, ArchConfig, SpaceError, list_spaces, load_config, load_space
+# Only light modules at the top: the parser (and every --help) must not load torch,
+# plotly or Optuna; each command imports what it runs.
+from cost_models import ACCEPTED_FORMS, DeviceError, SizeError, format_size, list_devices, load_device, parse_size, size_units
+from spaces import CELLS, FEATURE_FRONT_ENDS, TASKS, ArchConfig, SpaceError, describe_yaml_error, list_spaces, load_config, load_space
 
 from search.cli._evaluate import add_evaluate
+from search.cli._choices import LazyChoices
 from search.cli._measure import add_calibrate, add_measure_option, measure_for_cost, measured_fields, print_measured
-from search.cli._reports import add_export, add_report, add_show, add_train
-from search._errors import DataError, UsageError
-from search.storage import StudyError
+from search.cli._reports import add_export, add_report, add_runs, add_show, add_train
+from search._errors import DataError, StudyError, UsageError
 from search.study import DEFAULT_SAMPLER, SAMPLERS
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    def _expand_help(self, action: argparse.Action) -> str:
+        # argparse lists an option's choices while expanding its help even when the text
+        # never shows them; a help without "%(...)s" is printed as it is, so the lazy
+        # registries (LazyChoices) stay unloaded.
+        if "%" not in (action.help or ""):
+            return action.help or ""
+        return super()._expand_help(action)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad command line in one line, not usage + error."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+        # A value that starts with a minus and a digit ("--budget -5KB") is a value, for
+        # the option's own check to refuse in words, not an unknown option.
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
@@ -51,6 +60,12 @@ def _size(text: str) -> int:
         return parse_size(text)
     except SizeError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _size_text(text: str) -> str:
+    """A size checked at parse time but kept as typed: its unit decides how sizes are shown."""
+    _size(text)
+    return text
 
 
 def _positive_float(text: str) -> float:
@@ -73,6 +88,8 @@ def _add_devices(commands: Any) -> None:
 
 
 def _devices(args: argparse.Namespace) -> int:
+    from reports import format_table
+
     profiles = [load_device(name) for name in list_devices()]
     if args.json:
         print(json.dumps([profile.to_dict() | {"path": profile.path} for profile in profiles], indent=2))
@@ -97,17 +114,31 @@ def _devices(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- cost
 
 
+def _cheap_ops() -> tuple[str, ...]:
+    from spaces import CHEAP_OPS
+
+    return tuple(CHEAP_OPS)
+
+
+def _activations() -> tuple[str, ...]:
+    from spaces import ACTIVATIONS
+
+    return tuple(ACTIVATIONS)
+
+
 def _add_architecture_options(parser: argparse.ArgumentParser) -> None:
-    defaults = ArchConfig()
+    # The field defaults, not ArchConfig(): building one validates against the cheap-op
+    # registry, which imports torch.
+    defaults = argparse.Namespace(**{field.name: field.default for field in dataclasses.fields(ArchConfig)})
     group = parser.add_argument_group("design (ignored with --config)")
     group.add_argument("--task", choices=TASKS, default=defaults.task)
     group.add_argument("--cell", choices=CELLS, default=defaults.cell)
     group.add_argument("--layers", type=int, default=defaults.layers)
     group.add_argument("--hidden", type=int, default=defaults.hidden, help="width H the next layer sees")
     group.add_argument("--ratio", type=float, default=defaults.ghost_ratio, help="ghost ratio r >= 1 (1 = plain RNN)")
-    group.add_argument("--cheap-op", choices=tuple(CHEAP_OPS), default=defaults.cheap_op)
+    group.add_argument("--cheap-op", choices=LazyChoices(_cheap_ops), default=defaults.cheap_op, metavar="OP", help="the cheap operation that makes the ghost states (spaces.CHEAP_OPS)")
     group.add_argument("--groups", type=int, default=defaults.groups, help="groups of the grouped cheap op")
-    group.add_argument("--activation", choices=tuple(ACTIVATIONS), default=defaults.activation)
+    group.add_argument("--activation", choices=LazyChoices(_activations), default=defaults.activation, metavar="NAME", help="activation of the cheap operation (spaces.ACTIVATIONS)")
     group.add_argument("--features", choices=tuple(FEATURE_FRONT_ENDS), help="default: mfcc10 for kws, stft129 for se")
     group.add_argument("--frames", type=int, default=defaults.frames, help="frames per KWS inference")
     group.add_argument("--classes", type=int, default=defaults.classes)
@@ -115,10 +146,16 @@ def _add_architecture_options(parser: argparse.ArgumentParser) -> None:
 
 def _config_from_args(args: argparse.Namespace) -> ArchConfig:
     if args.config:
+        import yaml
+
         try:
             return load_config(args.config)
         except OSError as error:
             raise UsageError(f"cannot read --config {args.config}: {error.strerror}") from None
+        except yaml.YAMLError as error:
+            raise UsageError(f"--config {args.config} is not valid YAML: {describe_yaml_error(error)}") from None
+        except (ValueError, TypeError) as error:
+            raise UsageError(f"--config {args.config}: {str(error).splitlines()[0]}") from None
     features = args.features or ("mfcc10" if args.task == "kws" else "stft129")
     try:
         return ArchConfig(
@@ -142,8 +179,8 @@ def _add_cost(commands: Any) -> None:
     parser = commands.add_parser("cost", help="cost breakdown of one design on a device")
     parser.add_argument("--device", required=True, help=f"one of {', '.join(list_devices())}, or a profile YAML path")
     parser.add_argument("--config", help="a design YAML (e.g. an exported model.yaml) instead of the flags below")
-    parser.add_argument("--budget", type=_size, help=f"memory budget (flash + RAM): {ACCEPTED_FORMS}")
-    parser.add_argument("--ram-budget", type=_size, help="RAM budget, same forms as --budget")
+    parser.add_argument("--budget", type=_size_text, help=f"memory budget (flash + RAM): {ACCEPTED_FORMS}; sizes are shown in the unit typed")
+    parser.add_argument("--ram-budget", type=_size_text, help="RAM budget, same forms as --budget")
     parser.add_argument("--latency-budget", type=_positive_float, help="ms per inference (KWS) or frame (SE); default: real time")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_measure_option(parser)
@@ -152,9 +189,15 @@ def _add_cost(commands: Any) -> None:
 
 
 def _cost(args: argparse.Namespace) -> int:
+    from cost_models import Limits, analytic_cost
+    from reports import format_table
+
     device = load_device(args.device)
     config = _config_from_args(args)
-    limits = Limits(memory_bytes=args.budget, ram_bytes=args.ram_budget, latency_ms=args.latency_budget)
+    units = size_units(args.budget) if args.budget else "iec"
+    budget = parse_size(args.budget) if args.budget else None
+    ram_budget = parse_size(args.ram_budget) if args.ram_budget else None
+    limits = Limits(memory_bytes=budget, ram_bytes=ram_budget, latency_ms=args.latency_budget, units=units)
     report = analytic_cost(config, device, limits)
     measured = measure_for_cost(args, config, device)
     if args.json:
@@ -189,12 +232,12 @@ def _cost(args: argparse.Namespace) -> int:
     )
     print(format_table(rows, list(rows[0])))
     print(
-        f"\nflash {format_size(report.flash_bytes)} + RAM {format_size(report.ram_bytes)} = memory "
-        f"{format_size(report.memory_bytes)} ({report.memory_bytes:,} bytes); latency {report.latency_ms:.3f} ms "
+        f"\nflash {format_size(report.flash_bytes, units)} + RAM {format_size(report.ram_bytes, units)} = memory "
+        f"{format_size(report.memory_bytes, units)} ({report.memory_bytes:,} bytes); latency {report.latency_ms:.3f} ms "
         f"(real time: {report.realtime_ms:.1f} ms)"
     )
     if report.fits:
-        print(f"fits {device.name}" + (f" and the budget {format_size(args.budget)}" if args.budget else ""))
+        print(f"fits {device.name}" + (f" and the budget {format_size(budget, units)}" if budget else ""))
     else:
         print("does NOT fit: " + "; ".join(report.violations))
     if measured:
@@ -212,6 +255,8 @@ def _add_spaces(commands: Any) -> None:
 
 
 def _spaces(args: argparse.Namespace) -> int:
+    from reports import format_table
+
     spaces = [load_space(name) for name in list_spaces()]
     if args.json:
         print(json.dumps([space.to_dict() | {"designs": space.size(), "path": space.path} for space in spaces], indent=2))
@@ -269,10 +314,10 @@ def _add_run(commands: Any) -> None:
     )
     parser.add_argument("--device", required=True, help=f"one of {', '.join(list_devices())}, or a profile YAML path")
     # Budgets stay text here (run() parses them) so the study name keeps "100KB" as typed.
-    parser.add_argument("--budget", help=f"memory budget, flash + RAM: {ACCEPTED_FORMS}")
-    parser.add_argument("--ram-budget", help="RAM budget, same forms as --budget")
+    parser.add_argument("--budget", type=_size_text, help=f"memory budget, flash + RAM: {ACCEPTED_FORMS}; sizes are shown in the unit typed (KB or KiB)")
+    parser.add_argument("--ram-budget", type=_size_text, help="RAM budget, same forms as --budget")
     parser.add_argument("--latency-budget", type=_positive_float, metavar="MS", help="ms per inference (KWS) or frame (SE); default: real time")
-    parser.add_argument("--task", choices=TASKS, default="kws")
+    parser.add_argument("--task", choices=TASKS, default="kws", help="keyword spotting or speech enhancement (default kws)")
     parser.add_argument("--space", help=f"design space name ({', '.join(list_spaces())}) or YAML path; default: <task>-default")
     parser.add_argument("--trials", type=_positive_int, default=DEFAULT_TRIALS, help=f"the study's total number of trials (default {DEFAULT_TRIALS})")
     parser.add_argument("--timeout", type=_duration, help="stop starting new trials after this long (e.g. 15m)")
@@ -281,14 +326,14 @@ def _add_run(commands: Any) -> None:
         "--latency-model",
         choices=("analytic", "measured"),
         default="analytic",
-        help="measured: latency from the design's int8 C code run in a Cortex-M emulator (needs the isa extra; cached per design)",
+        help="measured: latency from the design's int8 C code run in a Cortex-M emulator (needs the isa extra; cached per design); default analytic",
     )
-    parser.add_argument("--objectives", default="accuracy,memory,latency", help="comma-separated: accuracy (si-snri for se), memory, latency, macs, flash, ram, params")
+    parser.add_argument("--objectives", default="accuracy,memory,latency", help="comma-separated: accuracy (si-snri for se), memory, latency, macs, flash, ram, params (default accuracy,memory,latency)")
     fidelity = parser.add_argument_group("proxy training")
-    fidelity.add_argument("--epochs", type=_positive_int, default=defaults.epochs)
-    fidelity.add_argument("--data-fraction", type=_fraction, default=defaults.data_fraction, help="share of the training split used")
-    fidelity.add_argument("--max-trial-seconds", type=_positive_float, default=defaults.max_seconds, help="training time limit per trial")
-    fidelity.add_argument("--utterances-per-class", type=_positive_int, help="size of the synthetic corpus")
+    fidelity.add_argument("--epochs", type=_positive_int, default=defaults.epochs, help=f"proxy training epochs per design (default {defaults.epochs})")
+    fidelity.add_argument("--data-fraction", type=_fraction, default=defaults.data_fraction, help=f"share of the training split used (default {defaults.data_fraction:g})")
+    fidelity.add_argument("--max-trial-seconds", type=_positive_float, default=defaults.max_seconds, help=f"training time limit per trial (default {defaults.max_seconds:g})")
+    fidelity.add_argument("--utterances-per-class", type=_positive_int, help="size of the synthetic corpus (default: the corpus's own)")
     data = parser.add_argument_group("your own data (default: the synthetic corpus)")
     data.add_argument("--data-dir", metavar="DIR", help="a folder of class folders of audio clips (any WAV, FLAC, OGG), e.g. a Speech Commands copy")
     data.add_argument("--keywords", metavar="W1,W2,...", help="the target words (folder names); other folders become _unknown_; default: the 10 Speech Commands keywords when all are there, else every folder")
@@ -302,8 +347,8 @@ def _add_run(commands: Any) -> None:
     parser.add_argument("--out", default="runs", help="directory for run folders (default runs/)")
     parser.add_argument("--study", help="study name (default <task>-<device>-<budget>); the same name resumes")
     parser.add_argument("--storage", help="an Optuna storage URL shared by several machines (e.g. postgresql://user@host/db)")
-    parser.add_argument("--workers", type=_positive_int, default=1, help="worker processes on this machine")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=_positive_int, default=1, help="worker processes on this machine (default 1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampler and of proxy training (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar or per-trial lines")
     parser.set_defaults(handler=_run)
 
@@ -416,6 +461,7 @@ COMMANDS: list[Callable[[Any], None]] = [
     add_calibrate,
     add_report,
     add_show,
+    add_runs,
     add_export,
     add_train,
     add_evaluate,
@@ -428,7 +474,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     for add in COMMANDS:
         add(commands)
+    for subparser in commands.choices.values():
+        _show_defaults(subparser)
     return parser
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Every option with a default says it in ``--help``, unless its help already does."""
+    for action in parser._actions:
+        default = action.default
+        if not action.option_strings or default in (None, False, argparse.SUPPRESS) or action.help == argparse.SUPPRESS:
+            continue
+        if "default" in (action.help or "").lower():
+            continue
+        shown = f"{default:g}" if isinstance(default, float) else str(default)
+        action.help = f"{action.help} (default {shown})" if action.help else f"default {shown}"
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

@@ -17,22 +17,16 @@ import argparse
 import json
 from typing import Any, Optional
 
-from cost_models import (
-    CALIBRATION_GRIDS,
-    INSTALL_HINT,
-    DeviceProfile,
-    MeasuredCost,
-    ToolchainError,
-    calibrate_device,
-    list_devices,
-    load_device,
-    measure_cost,
-    write_calibration,
-)
-from reports import format_table
-from spaces import ArchConfig
+from typing import TYPE_CHECKING
+
+from cost_models import list_devices, load_device
 
 from search._errors import UsageError
+from search.cli._choices import LazyChoices
+
+if TYPE_CHECKING:
+    from cost_models import DeviceProfile, MeasuredCost
+    from spaces import ArchConfig
 
 MEASURED_KEYS = ("instructions", "measured_flash_bytes", "measured_ram_bytes", "measured_latency_ms")
 
@@ -42,7 +36,7 @@ def add_measure_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--measure",
         action="store_true",
-        help=f"also build the design's int8 C code for the device and count its instructions in an emulator ({INSTALL_HINT})",
+        help="also build the design's int8 C code for the device and count its instructions in an emulator (needs the isa extra)",
     )
     parser.add_argument("--no-cache", action="store_true", help="with --measure: measure again even if a cached result exists")
 
@@ -51,6 +45,8 @@ def measure_for_cost(args: argparse.Namespace, config: ArchConfig, device: Devic
     """The measured cost when ``--measure`` was given (None otherwise); one-line errors."""
     if not getattr(args, "measure", False):
         return None
+    from cost_models import ToolchainError, measure_cost
+
     try:
         return measure_cost(config, device, use_cache=not getattr(args, "no_cache", False))
     except ToolchainError as error:
@@ -67,6 +63,8 @@ def measured_fields(measured: MeasuredCost) -> dict[str, Any]:
 
 def print_measured(measured: MeasuredCost, analytic_flash: int, analytic_ram: int, analytic_latency_ms: float) -> None:
     """Table lines that ``search cost --measure`` prints below the analytic table."""
+    from reports import format_table
+
     rows = [
         {"figure": "flash B", "analytic": analytic_flash, "measured": measured.measured_flash_bytes, "measured / analytic": measured.measured_flash_bytes / analytic_flash},
         {"figure": "RAM B", "analytic": analytic_ram, "measured": measured.measured_ram_bytes, "measured / analytic": measured.measured_ram_bytes / analytic_ram},
@@ -89,14 +87,23 @@ def add_calibrate(commands: Any) -> None:
     """Register ``search calibrate``."""
     parser = commands.add_parser("calibrate", help="fit a device profile's cycle figures to measurements")
     parser.add_argument("--device", required=True, help=f"host, or a Cortex-M profile ({', '.join(n for n in list_devices() if n.startswith('cortex-m'))}), or a YAML path")
-    parser.add_argument("--grid", choices=tuple(CALIBRATION_GRIDS), default="default", help="design grid to fit on (a held-out quarter reports the error)")
+    parser.add_argument("--grid", choices=LazyChoices(_grid_names), default="default", metavar="GRID", help="design grid to fit on (a held-out quarter reports the error)")
     parser.add_argument("--repeats", type=int, default=7, help="host: timed repeats per design (median), after warm-up")
     parser.add_argument("--write", action="store_true", help="store the fitted figures and their provenance in the profile YAML")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=_calibrate)
 
 
+def _grid_names() -> tuple[str, ...]:
+    from cost_models import CALIBRATION_GRIDS
+
+    return tuple(CALIBRATION_GRIDS)
+
+
 def _calibrate(args: argparse.Namespace) -> int:
+    from cost_models import ToolchainError, calibrate_device, write_calibration
+    from reports import format_table
+
     device = load_device(args.device)
     if args.repeats < 1:
         raise UsageError(f"--repeats must be at least 1, got {args.repeats}")

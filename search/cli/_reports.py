@@ -7,12 +7,12 @@ Each ``add_*`` registers one subcommand on the ``search`` parser; errors are rai
 from __future__ import annotations
 
 import argparse
+import textwrap
 from typing import Any
 
 from cost_models import format_size
-from reports import PICKS, analyze, format_table, pareto_rows, run_facts
 
-from search.storage import mask_url
+from search.cli._choices import LazyChoices
 
 
 def _add_run_location(parser: argparse.ArgumentParser) -> None:
@@ -60,24 +60,47 @@ def add_show(commands: Any) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from reports import PICKS, analyze, findings_of, format_table, pareto_rows, run_facts
     from search.results import report_inputs
+    from search.storage import mask_url
 
     run = _open(args)
     inputs = report_inputs(run, importances=False)
     analysis = analyze(inputs)
     facts = run_facts(run.frame, len(analysis.pareto))
     settings = run.settings
-    budget = f", budget {format_size(settings.budget_bytes)}" if settings.budget_bytes else ""
+    budget = f", budget {format_size(settings.budget_bytes, settings.size_units)}" if settings.budget_bytes else ""
     print(f"study {run.study.study_name!r}: {settings.task} on {settings.device.get('name')}{budget}, space {settings.space.get('name')}")
     print(f"{facts.counts_text()}; {facts.time_text()}")
+    if settings.latency_model == "measured":
+        print("latencies are measured: each design's int8 C code was run in the Cortex-M emulator")
     print()
-    rows = pareto_rows(analysis.pareto, settings.metric_name, analysis.knee_number)
+    rows = pareto_rows(analysis.pareto, settings.metric_name, analysis.knee_number, settings.size_units)
     if not rows:
         print("(no feasible trained design yet)")
         return 0
     print(format_table(rows, list(rows[0])))
+    print("\nWhat this run found:")
+    for sentence in findings_of(inputs, analysis):
+        print(textwrap.fill(sentence, width=100, initial_indent="  ", subsequent_indent="  "))
     location = args.run_dir or f"--storage {mask_url(args.storage)} --study {run.study.study_name}"
     print(f"\nexport one: search export {location} --trial N --to DIR   (or --trial best --pick {'|'.join(PICKS)})")
+    return 0
+
+
+# ---------------------------------------------------------------- runs
+
+
+def add_runs(commands: Any) -> None:
+    parser = commands.add_parser("runs", help="list the runs under a folder with their status and best design")
+    parser.add_argument("out", nargs="?", default="runs", metavar="DIR", help="the --out folder of 'search run' (default runs)")
+    parser.set_defaults(handler=_runs)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from search.results import list_runs, runs_text
+
+    print(runs_text(list_runs(args.out), args.out))
     return 0
 
 
@@ -92,11 +115,17 @@ def add_export(commands: Any) -> None:
     )
     _add_run_location(parser)
     parser.add_argument("--trial", default="best", help="'best' (chosen by --pick among the Pareto-optimal designs) or a trial number")
-    parser.add_argument("--pick", choices=PICKS, default="accuracy", help="with --trial best: highest accuracy, least memory, least latency, or the knee of the front")
+    parser.add_argument("--pick", choices=LazyChoices(_picks), default="accuracy", metavar="PICK", help="with --trial best: highest accuracy, least memory, least latency, or the knee of the front")
     parser.add_argument("--to", help="output folder (default exported/<study>-trial<N>)")
     parser.add_argument("--no-onnx", action="store_true", help="skip model.onnx")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(handler=_export)
+
+
+def _picks() -> tuple[str, ...]:
+    from reports import PICKS
+
+    return PICKS
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -12,10 +12,14 @@ Example (after ``search run ... --out runs``):
 """
 
 from search.results._export import export_run, export_summary
+from search.results._runs import RunLine, list_runs, runs_text
 from search.results._report import OpenedRun, open_run, report_inputs, study_tables, write_run_report, write_study_report
 
 __all__ = [
     "OpenedRun",
+    "RunLine",
+    "list_runs",
+    "runs_text",
     "export_run",
     "export_summary",
     "open_run",

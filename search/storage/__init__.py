@@ -14,10 +14,42 @@ Example:
     'postgresql://ghostrnn:***@dbhost/ghostrnn'
 """
 
-from search._errors import StudyError
-from search.storage._reconnect import StorageLostError, lost_error
-from search.storage._storage import heartbeat_options, local_storage_url, open_storage
-from search.storage._urls import PASSWORD_ENV, is_shared_url, mask_url, split_password
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Each name is imported from its module on first use, so that `search --help` does not
+# wait for torch, plotly and Optuna; the imports below are what the names are.
+if TYPE_CHECKING:
+    from search._errors import StudyError
+    from search.storage._reconnect import StorageLostError, lost_error
+    from search.storage._storage import heartbeat_options, local_storage_url, open_storage
+    from search.storage._urls import PASSWORD_ENV, is_shared_url, mask_url, split_password
+
+_EXPORTS = {
+    "StudyError": "search._errors",
+    "StorageLostError": "search.storage._reconnect",
+    "lost_error": "search.storage._reconnect",
+    "heartbeat_options": "search.storage._storage",
+    "local_storage_url": "search.storage._storage",
+    "open_storage": "search.storage._storage",
+    "PASSWORD_ENV": "search.storage._urls",
+    "is_shared_url": "search.storage._urls",
+    "mask_url": "search.storage._urls",
+    "split_password": "search.storage._urls",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "PASSWORD_ENV",

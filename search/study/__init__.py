@@ -13,18 +13,63 @@ Example (in a notebook; the first call generates and caches the synthetic corpus
     >>> result.pareto[["design", "accuracy", "memory_bytes"]]  # doctest: +SKIP
 """
 
-from search.study._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, EPSILON, PROMOTION_ATTR, record_key, select_candidates, with_promotions
-from search.study._run import DEFAULT_TRIALS, TARGET_TRIALS_ATTR, RunResult, build_settings, command_text, join_study, run, run_worker, summarize
-from search.study._study import (
-    DEFAULT_SAMPLER,
-    SAMPLERS,
-    UNTRAINED_METRIC,
-    baseline_designs,
-    constraint_values,
-    create_sampler,
-    design_key,
-    open_study,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Each name is imported from its module on first use, so that `search --help` does not
+# wait for torch, plotly and Optuna; the imports below are what the names are.
+if TYPE_CHECKING:
+    from search.study._defaults import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, DEFAULT_SAMPLER, DEFAULT_TRIALS, SAMPLERS
+    from search.study._promote import EPSILON, PROMOTION_ATTR, record_key, select_candidates, with_promotions
+    from search.study._run import TARGET_TRIALS_ATTR, RunResult, build_settings, command_text, join_study, run, run_worker, summarize
+    from search.study._study import (
+        UNTRAINED_METRIC,
+        baseline_designs,
+        constraint_values,
+        create_sampler,
+        design_key,
+        open_study,
+    )
+
+_EXPORTS = {
+    "DEFAULT_PROMOTE_EPOCHS": "search.study._defaults",
+    "DEFAULT_PROMOTE_SEEDS": "search.study._defaults",
+    "EPSILON": "search.study._promote",
+    "PROMOTION_ATTR": "search.study._promote",
+    "record_key": "search.study._promote",
+    "select_candidates": "search.study._promote",
+    "with_promotions": "search.study._promote",
+    "DEFAULT_TRIALS": "search.study._defaults",
+    "TARGET_TRIALS_ATTR": "search.study._run",
+    "RunResult": "search.study._run",
+    "build_settings": "search.study._run",
+    "command_text": "search.study._run",
+    "join_study": "search.study._run",
+    "run": "search.study._run",
+    "run_worker": "search.study._run",
+    "summarize": "search.study._run",
+    "DEFAULT_SAMPLER": "search.study._defaults",
+    "SAMPLERS": "search.study._defaults",
+    "UNTRAINED_METRIC": "search.study._study",
+    "baseline_designs": "search.study._study",
+    "constraint_values": "search.study._study",
+    "create_sampler": "search.study._study",
+    "design_key": "search.study._study",
+    "open_study": "search.study._study",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "DEFAULT_PROMOTE_EPOCHS",

@@ -35,16 +35,12 @@ from reports import pareto_mask
 from spaces import ArchConfig
 
 from search._settings import RunSettings
+from search.study._defaults import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS
 from search.study._study import save_weights
 from search.training import Fidelity, train_proxy
 
 PROMOTION_ATTR = "promotion"  # the settings of the latest promotion of the study
 RECORD_PREFIX = "promoted:"
-# 5x the default proxy's 3 epochs: the longer training benchmarks/proxy_fidelity.py
-# compares the proxy with.
-DEFAULT_PROMOTE_EPOCHS = 15
-# Seed noise is 1-2 accuracy points on the default corpus: two seeds where it matters.
-DEFAULT_PROMOTE_SEEDS = 2
 # A design this close to the proxy front (in the metric) may be on it but for seed noise.
 EPSILON = {"kws": 0.01, "se": 0.25}
 

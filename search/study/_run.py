@@ -24,13 +24,14 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
-from cost_models import DeviceProfile, analytic_cost, format_size, load_device, measurement_available, parse_size
-from reports import format_table
+from cost_models import DeviceProfile, analytic_cost, canonical_size, format_size, load_device, measurement_available, parse_size, size_units
+from reports import format_duration, format_table
 from spaces import DesignSpace, load_space
 
 from search._errors import UsageError
 from search._settings import RunSettings, parse_objectives
 from search.data import parse_keywords
+from search.study._defaults import DEFAULT_TRIALS
 from search.study._join import join_conflicts
 from search.study._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, PromotionPlan, promote as promote_front
 from search.storage import lost_error
@@ -45,6 +46,8 @@ from search.study._study import (
     limits_of,
     open_study,
     parse_space_dict,
+    given_up_designs,
+    given_up_text,
     recover_interrupted,
     stored_settings,
     worker_seed,
@@ -56,7 +59,6 @@ from search.training import Fidelity
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 TARGET_TRIALS_ATTR = "target_trials"
-DEFAULT_TRIALS = 40
 LATENCY_MODELS = ("analytic", "measured")
 
 
@@ -70,10 +72,13 @@ class RunResult:
     pareto: pd.DataFrame
     metric_name: str  # the trials/pareto column of the task metric: accuracy or si_snri_db
     files: list[Path] = field(default_factory=list)
+    settings: Optional[RunSettings] = None
 
 
 def default_study_name(task: str, device: DeviceProfile, budget: Optional[str]) -> str:
-    budget_part = "".join(str(budget).split()) if budget else "nobudget"
+    """``kws-cortex-m7-100KB``: the budget in its canonical spelling, so ``100kb``,
+    ``100 KB`` and ``0.1MB`` name (and resume) the same study."""
+    budget_part = canonical_size(budget) if budget else "nobudget"
     return f"{task}-{device.name}-{budget_part}"
 
 
@@ -147,6 +152,7 @@ def build_settings(
         utterances_per_class=utterances_per_class,
         latency_model=latency_model,
         command=command,
+        size_units=size_units(budget) if budget is not None else "iec",
     )
     return settings, design_space, profile
 
@@ -167,7 +173,7 @@ def check_space_fits(space: DesignSpace, settings: RunSettings, device: DevicePr
         assert smallest is not None
         raise UsageError(
             f"no design of space {space.name!r} fits: the smallest, {smallest.config.describe()}, needs "
-            f"{format_size(smallest.memory_bytes)} ({'; '.join(smallest.violations)}); raise the budget or use a smaller space"
+            f"{format_size(smallest.memory_bytes, settings.size_units)} ({'; '.join(smallest.violations)}); raise the budget or use a smaller space"
         )
     return feasible, distinct
 
@@ -206,12 +212,16 @@ def _prepare_run_dir(out: Union[str, Path], study_name: str) -> Path:
     return run_dir
 
 
-def trial_line(trial: FrozenTrial, metric_name: str) -> str:
-    """One line per finished trial: design, costs, metric, feasible or why not."""
+def trial_line(trial: FrozenTrial, metric_name: str, units: str = "iec", latency_model: str = "analytic") -> str:
+    """One line per finished trial: design, costs, metric, feasible or why not.
+
+    Sizes in ``units`` (the run's, as its budget was typed); a measured latency says so.
+    """
     attrs = trial.user_attrs
     cost = attrs.get("cost", {})
     design = attrs.get("design", "?")
-    costs = f"mem {format_size(cost.get('memory_bytes', 0))}, {cost.get('latency_ms', 0):.2f} ms, {cost.get('macs', 0) / 1e6:.2f} MMAC"
+    latency = f"{cost.get('latency_ms', 0):.2f} ms" + (" measured" if latency_model == "measured" else "")
+    costs = f"mem {format_size(cost.get('memory_bytes', 0), units)}, {latency}, {cost.get('macs', 0) / 1e6:.2f} MMAC"
     if trial.state != TrialState.COMPLETE:
         return f"#{trial.number:<4d} {design:34s} {costs}  {trial.state.name.lower()}"
     if not attrs.get("feasible"):
@@ -223,6 +233,45 @@ def trial_line(trial: FrozenTrial, metric_name: str) -> str:
     status = attrs.get("train_status", "")
     extra = "" if status == "ok" else f" [{status}: {attrs.get('train_reason', '')}]"
     return f"#{trial.number:<4d} {design:34s} {costs}  {shown} in {attrs.get('train_seconds', 0):.1f} s{extra}"
+
+
+class TrialProgress:
+    """Where the trial being trained is, for the progress bar: its epoch and time left.
+
+    Before a design's first epoch ends, its time is estimated from its size: seconds
+    per million MACs and epoch of the designs this process trained before (training
+    time grows with the MACs of a design); after it, from its own epochs.
+    """
+
+    def __init__(self, bar: Any, epochs: int, prefix: str = ""):
+        self.bar = bar
+        self.epochs = epochs
+        self.prefix = prefix
+        self.seconds_per_mmac_epoch: Optional[float] = None
+        self._started = 0.0
+        self._macs = 0
+
+    def __call__(self, number: int, config: Any, cost: Any, record: Optional[dict[str, float]]) -> None:
+        now = time.monotonic()
+        if record is None:
+            self._started, self._macs = now, max(1, int(cost.macs))
+            done = 0.0
+        else:
+            done = float(record["epoch"])
+        elapsed = now - self._started
+        if done > 0:
+            rate = elapsed / done
+            self.seconds_per_mmac_epoch = rate / (self._macs / 1e6)
+            left: Optional[float] = rate * max(0.0, self.epochs - done)
+        elif self.seconds_per_mmac_epoch is not None:
+            left = self.seconds_per_mmac_epoch * self._macs / 1e6 * self.epochs
+        else:
+            left = None
+        self.bar.set_postfix_str(self.text(number, config.describe(), done, left), refresh=True)
+
+    def text(self, number: int, design: str, done: float, left: Optional[float]) -> str:
+        eta = "" if left is None else f", ~{format_duration(left)} left"
+        return f"#{number} {design}: epoch {done:g}/{self.epochs}{eta}"
 
 
 def run_worker(
@@ -247,12 +296,14 @@ def run_worker(
     if total <= 0:
         return
     trainer = make_trainer(settings, progress=progress)
-    objective = Objective(settings, trainer, weights_dir)
     bar = tqdm(total=total, desc=f"{prefix}trials", unit="trial", disable=not progress, dynamic_ncols=True)
+    epochs = int(settings.fidelity.get("epochs") or Fidelity().epochs)
+    objective = Objective(settings, trainer, weights_dir, on_progress=TrialProgress(bar, epochs) if progress else None)
 
     def report(study: optuna.Study, trial: FrozenTrial) -> None:
-        tqdm.write(prefix + trial_line(trial, settings.metric_name))
+        tqdm.write(prefix + trial_line(trial, settings.metric_name, settings.size_units, settings.latency_model))
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            bar.set_postfix_str("", refresh=False)
             bar.update(1)
 
     try:
@@ -338,7 +389,7 @@ def write_outputs(study: optuna.Study, settings: RunSettings, run_dir: Path) -> 
     return frame, pareto, files
 
 
-def pareto_table_text(pareto: pd.DataFrame, metric_name: str) -> str:
+def pareto_table_text(pareto: pd.DataFrame, metric_name: str, units: str = "iec", latency_model: str = "analytic") -> str:
     rows = []
     for _, row in pareto.iterrows():
         metric = row[metric_name]
@@ -347,10 +398,10 @@ def pareto_table_text(pareto: pd.DataFrame, metric_name: str) -> str:
                 "trial": int(row["number"]),
                 "design": row["design"],
                 "accuracy %" if metric_name == "accuracy" else "SI-SNRi dB": 100 * metric if metric_name == "accuracy" else metric,
-                "memory": format_size(row["memory_bytes"]),
-                "flash": format_size(row["flash_bytes"]),
-                "RAM": format_size(row["ram_bytes"]),
-                "latency ms": float(row["latency_ms"]),
+                "memory": format_size(row["memory_bytes"], units),
+                "flash": format_size(row["flash_bytes"], units),
+                "RAM": format_size(row["ram_bytes"], units),
+                ("measured latency ms" if latency_model == "measured" else "latency ms"): float(row["latency_ms"]),
                 "MMAC": float(row["macs"]) / 1e6,
                 "params": int(row["params"]),
             }
@@ -447,10 +498,14 @@ def run(
         print(
             f"study {study_name!r} in {mask_url(storage_url)}: {done} of {trials} trials done, {remaining} to run; "
             f"{feasible} of {distinct} distinct designs of space {design_space.name!r} fit {profile.name}"
-            + (f" within {format_size(settings.budget_bytes)}" if settings.budget_bytes else "")
+            + (f" within {format_size(settings.budget_bytes, settings.size_units)}" if settings.budget_bytes else "")
         )
+        if settings.latency_model == "measured":
+            print(f"latencies are measured: each design's int8 C code runs in the {profile.isa} emulator ({profile.name}'s cycles per instruction)")
         if recovered:
             print(f"trials {recovered} were interrupted; their designs are queued again")
+        for trial in given_up_designs(study_obj):
+            print(f"note: {given_up_text(trial)}")
     # On a storage other machines may share, this run's quota is the study's target,
     # not "remaining at start": the other workers' trials count too.
     shared = storage is not None
@@ -474,7 +529,7 @@ def run(
         except KeyboardInterrupt:
             interrupted = True
     frame, pareto, files = write_outputs(study_obj, settings, run_dir)
-    result = RunResult(study=study_obj, run_dir=run_dir, trials=frame, pareto=pareto, metric_name=settings.metric_name, files=files)
+    result = RunResult(study=study_obj, run_dir=run_dir, trials=frame, pareto=pareto, metric_name=settings.metric_name, files=files, settings=settings)
     if interrupted:
         if progress:
             print(f"\ninterrupted after {finished_count(study_obj)} of {trials} trials; run the same command to resume")
@@ -521,9 +576,14 @@ def command_text(argv: list[str]) -> str:
 
 def summarize(result: RunResult) -> str:
     """The end-of-run text: the Pareto table, the files and the next command."""
-    lines = ["", "Pareto-optimal feasible designs:", pareto_table_text(result.pareto, result.metric_name), ""]
+    settings = result.settings
+    units = settings.size_units if settings is not None else "iec"
+    latency_model = settings.latency_model if settings is not None else "analytic"
+    lines = ["", "Pareto-optimal feasible designs:", pareto_table_text(result.pareto, result.metric_name, units, latency_model), ""]
+    lines += [f"note: {given_up_text(trial)}" for trial in given_up_designs(result.study)]
     lines += [f"wrote {path}" for path in result.files]
     if not result.pareto.empty and result.run_dir is not None:
-        lines.append(f"\nnext: search export {shlex.quote(str(result.run_dir))} --trial best --to exported/")
+        # The knee is the balanced design; --pick accuracy would take the largest one.
+        lines.append(f"\nnext: search export {shlex.quote(str(result.run_dir))} --trial best --pick knee --to exported/")
     return "\n".join(lines)
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import math
 import os
 import platform
 import socket
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -24,12 +26,21 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 import dataclasses
 
 from cost_models import CostReport, DeviceProfile, Limits, analytic_cost, check_limits, counted_macs, device_from_dict, measure_cost
+from reports import OBJECTIVE_COLUMNS
 from spaces import ArchConfig, DesignSpace, parse_space
 
 from search._settings import SETTINGS_ATTR, RunSettings, limits_of
 from search.storage import StudyError
+from search.study._defaults import DEFAULT_SAMPLER, SAMPLERS
 from search.study._target import fail_stale_trials
 from search.training import ProxyResult, Trainer
+
+# The system attribute optuna-dashboard (0.21) reads a trial's constraints from: one list,
+# the format before Optuna 5's one ``constraints:NAME`` attribute per constraint.
+DASHBOARD_CONSTRAINTS_ATTR = "constraints"
+# Called while a design trains: (trial number, design, cost, curve record); the record is
+# None when training starts.
+ProgressHook = Callable[[int, ArchConfig, CostReport, Optional[dict[str, float]]], None]
 
 # Objective value given to a design that is never trained (infeasible): worse than
 # any trained design, so it cannot sit on a front even where constraints are ignored.
@@ -80,10 +91,21 @@ def create_sampler(name: str, seed: int, space: DesignSpace, trials: int) -> opt
     raise ValueError(f"unknown sampler {name!r}; valid: nsga2, tpe, random, grid")
 
 
-SAMPLERS = ("nsga2", "tpe", "random", "grid")
-# TPE reached 95 % / 99 % of the true hypervolume in 22 / 52 trials against NSGA-II's
-# 30 / 84 and random's 27 / 95+ (benchmarks/search_efficiency.py).
-DEFAULT_SAMPLER = "tpe"
+
+
+def metric_names(settings: RunSettings) -> list[str]:
+    """The objectives as the trials table names them (``accuracy``, ``memory_bytes``, ...)."""
+    return [settings.metric_name if name == "metric" else OBJECTIVE_COLUMNS[name] for name in settings.objectives]
+
+
+def name_objectives(study: optuna.Study, settings: RunSettings) -> None:
+    """Store the objectives' names in the study, where optuna-dashboard and Optuna's plots read them."""
+    names = metric_names(settings)
+    if study.metric_names == names:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(names)
 
 
 def open_study(settings: RunSettings, study_name: str, storage: optuna.storages.BaseStorage, trials: int, create: bool) -> optuna.Study:
@@ -106,11 +128,13 @@ def open_study(settings: RunSettings, study_name: str, storage: optuna.storages.
                 f"study {study_name!r} was started with other settings ({'; '.join(conflicts)}); "
                 "use the same options to resume, or a new --study"
             )
+        name_objectives(study, settings)
         return study
     if not create:
         raise StudyError(f"no study {study_name!r} in this storage; start it with 'search run --study {study_name}'")
     study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler, directions=settings.directions, load_if_exists=True)
     study.set_user_attr(SETTINGS_ATTR, settings.to_json())
+    name_objectives(study, settings)
     return study
 
 
@@ -194,8 +218,16 @@ def objective_values(settings: RunSettings, metric: float, cost: Any) -> list[fl
 class Objective:
     """The function Optuna calls per trial."""
 
-    def __init__(self, settings: RunSettings, trainer: Trainer, weights_dir: Optional[Path] = None, wait_seconds: float = 2.0):
+    def __init__(
+        self,
+        settings: RunSettings,
+        trainer: Trainer,
+        weights_dir: Optional[Path] = None,
+        wait_seconds: float = 2.0,
+        on_progress: Optional[ProgressHook] = None,
+    ):
         self.settings = settings
+        self.on_progress = on_progress
         self.weights_dir = weights_dir
         self.space = parse_space_dict(settings.space)
         self.device = device_from_dict(settings.device, origin=f"device {settings.device.get('name')}")
@@ -248,8 +280,10 @@ class Objective:
             attrs["measured"] = measured
         for name, value in attrs.items():
             trial.set_user_attr(name, value)
-        for name, value in constraint_values(cost, self.device, self.limits).items():
+        constraints = constraint_values(cost, self.device, self.limits)
+        for name, value in constraints.items():
             trial.set_constraint(name, value)
+        trial.storage.set_trial_system_attr(trial._trial_id, DASHBOARD_CONSTRAINTS_ATTR, list(constraints.values()))
         if not cost.fits:
             trial.set_user_attr("train_status", "skipped: infeasible")
             return objective_values(self.settings, UNTRAINED_METRIC[self.settings.task], cost)
@@ -261,11 +295,15 @@ class Objective:
                     trial.set_user_attr(name, earlier.user_attrs[name])
             trial.set_user_attr("duplicate_of", earlier.number)
             trial.set_user_attr("samples_seen", 0)  # nothing was trained for this trial
+            for step, value in earlier.intermediate_values.items():
+                trial.storage.set_trial_intermediate_value(trial._trial_id, step, value)
             return objective_values(self.settings, earlier.user_attrs["metric"], cost)
 
         counted = counted_macs(config)
         trial.set_user_attr("counted_macs", {"fvcore": counted.fvcore, "flop_counter": counted.flop_counter})
-        outcome = self.trainer(config)
+        if self.on_progress is not None:
+            self.on_progress(trial.number, config, cost, None)
+        outcome = self.trainer(config, on_epoch=lambda record: self._epoch_done(trial, config, cost, record))
         trial.set_user_attr("trained", True)
         trial.set_user_attr("metric", outcome.metric)
         trial.set_user_attr("curve", outcome.curve)
@@ -278,6 +316,15 @@ class Objective:
             path = save_weights(self.weights_dir, key, outcome.state_dict)
             trial.set_user_attr("weights", str(path))
         return objective_values(self.settings, outcome.metric, cost)
+
+    def _epoch_done(self, trial: Trial, config: ArchConfig, cost: CostReport, record: dict[str, float]) -> None:
+        """Store the epoch's validation metric as the trial's intermediate value (a learning
+        curve in optuna-dashboard), and tell whoever shows progress."""
+        # Trial.report refuses multi-objective studies; the storage call is what it does.
+        step = math.ceil(record["epoch"])
+        trial.storage.set_trial_intermediate_value(trial._trial_id, step, float(record["metric"]))
+        if self.on_progress is not None:
+            self.on_progress(trial.number, config, cost, record)
 
     def _earlier_result(self, trial: Trial, key: str) -> Optional[FrozenTrial]:
         """A finished trial of the same design, waiting for one still being trained.
@@ -372,6 +419,37 @@ def recover_interrupted(study: optuna.Study) -> list[int]:
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))[-1]
         study._storage.set_trial_system_attr(waiting._trial_id, "retry_of", trial.number)
     return recovered
+
+
+def given_up_designs(study: optuna.Study) -> list[FrozenTrial]:
+    """Failed retries whose design never completed: interrupted twice, not tried again.
+
+    A plain baseline among them leaves the front without its non-ghost comparison, so
+    the run says so instead of dropping it silently.
+    """
+    trials = study.get_trials(deepcopy=False)
+    completed = {t.user_attrs.get("design_key") for t in trials if t.state == TrialState.COMPLETE}
+    pending = {tuple(sorted(t.params.items())) for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)}
+    given_up = []
+    for trial in trials:
+        is_retry = trial.system_attrs.get("retry_of") is not None or trial.system_attrs.get("failed_trial") is not None
+        if trial.state != TrialState.FAIL or not is_retry:
+            continue
+        if trial.user_attrs.get("design_key") in completed or tuple(sorted(trial.params.items())) in pending:
+            continue
+        given_up.append(trial)
+    return given_up
+
+
+def given_up_text(trial: FrozenTrial) -> str:
+    """One line about a design interrupted twice."""
+    first = trial.system_attrs.get("retry_of", trial.system_attrs.get("failed_trial"))
+    design = trial.user_attrs.get("design") or ", ".join(f"{key} {value}" for key, value in trial.params.items())
+    kind = "plain baseline " if trial.user_attrs.get("baseline") or trial.params.get("ghost_ratio") == 1.0 else "design "
+    return (
+        f"{kind}{design} was interrupted twice (trials {first} and {trial.number}) and is not retried"
+        + ("; the fronts lack this non-ghost comparison" if kind.startswith("plain") else "")
+    )
 
 
 def _process_alive(pid: int) -> bool:

@@ -17,10 +17,49 @@ Example:
     >>> train_proxy(ArchConfig(hidden=16), data, Fidelity(epochs=1)).metric  # doctest: +SKIP
 """
 
-from search.training._evaluate import Trainer, make_trainer
-from search.training._evaluate_exported import EVALUATION_SPLITS, PRECISIONS, Evaluation, evaluate_exported, evaluation_summary
-from search.training._train_exported import DEFAULT_EPOCHS, train_exported, train_summary
-from search.training._trainer import Fidelity, ProxyResult, evaluate_kws, evaluate_se, train_proxy
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Each name is imported from its module on first use, so that `search --help` does not
+# wait for torch, plotly and Optuna; the imports below are what the names are.
+if TYPE_CHECKING:
+    from search.training._evaluate import Trainer, make_trainer
+    from search.training._evaluate_exported import EVALUATION_SPLITS, PRECISIONS, Evaluation, evaluate_exported, evaluation_summary
+    from search.training._fidelity import DEFAULT_EPOCHS, Fidelity
+    from search.training._train_exported import train_exported, train_summary
+    from search.training._trainer import EpochCallback, ProxyResult, evaluate_kws, evaluate_se, train_proxy
+
+_EXPORTS = {
+    "Trainer": "search.training._evaluate",
+    "make_trainer": "search.training._evaluate",
+    "EVALUATION_SPLITS": "search.training._evaluate_exported",
+    "PRECISIONS": "search.training._evaluate_exported",
+    "Evaluation": "search.training._evaluate_exported",
+    "evaluate_exported": "search.training._evaluate_exported",
+    "evaluation_summary": "search.training._evaluate_exported",
+    "DEFAULT_EPOCHS": "search.training._fidelity",
+    "train_exported": "search.training._train_exported",
+    "train_summary": "search.training._train_exported",
+    "EpochCallback": "search.training._trainer",
+    "Fidelity": "search.training._fidelity",
+    "ProxyResult": "search.training._trainer",
+    "evaluate_kws": "search.training._trainer",
+    "evaluate_se": "search.training._trainer",
+    "train_proxy": "search.training._trainer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "EVALUATION_SPLITS",
@@ -29,6 +68,7 @@ __all__ = [
     "evaluate_exported",
     "evaluation_summary",
     "DEFAULT_EPOCHS",
+    "EpochCallback",
     "Fidelity",
     "ProxyResult",
     "Trainer",

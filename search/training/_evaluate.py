@@ -8,16 +8,19 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Optional, Protocol
 
 from spaces import ArchConfig
 
 from search.data import load_task_data
 from search._settings import RunSettings
-from search.training._trainer import Fidelity, ProxyResult, train_proxy
+from search.training._trainer import EpochCallback, Fidelity, ProxyResult, train_proxy
 
-# What the study driver calls to score one design.
-Trainer = Callable[[ArchConfig], ProxyResult]
+
+class Trainer(Protocol):
+    """What the study driver calls to score one design (``on_epoch`` as in :func:`train_proxy`)."""
+
+    def __call__(self, config: ArchConfig, on_epoch: Optional[EpochCallback] = None) -> ProxyResult: ...
 
 
 def make_trainer(settings: RunSettings, progress: bool = True) -> Trainer:
@@ -25,7 +28,7 @@ def make_trainer(settings: RunSettings, progress: bool = True) -> Trainer:
     data = load_task_data(settings, progress)
     fidelity = Fidelity.from_dict(settings.fidelity)
 
-    def train(config: ArchConfig) -> ProxyResult:
-        return train_proxy(config, data, fidelity)
+    def train(config: ArchConfig, on_epoch: Optional[EpochCallback] = None) -> ProxyResult:
+        return train_proxy(config, data, fidelity, on_epoch)
 
     return train

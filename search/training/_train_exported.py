@@ -25,13 +25,12 @@ import torch
 import yaml
 
 from reports import format_table, read_model_yaml
-from spaces import ArchConfig, build_model
+from spaces import ArchConfig, build_model, describe_yaml_error
 
 from search.data import load_kws_data, load_se_data
 from search._errors import UsageError
-from search.training._trainer import Fidelity, ProxyResult, evaluate_kws, evaluate_se, train_proxy
-
-DEFAULT_EPOCHS = 20
+from search.training._fidelity import DEFAULT_EPOCHS, Fidelity
+from search.training._trainer import ProxyResult, evaluate_kws, evaluate_se, train_proxy
 
 
 @dataclass
@@ -51,7 +50,9 @@ def _read(path: Union[str, Path]) -> tuple[dict[str, Any], ArchConfig]:
     try:
         document = read_model_yaml(path)
         config = ArchConfig.from_dict(document["architecture"])
-    except (ValueError, TypeError, yaml.YAMLError) as error:
+    except yaml.YAMLError as error:
+        raise UsageError(f"cannot read {path}: not valid YAML: {describe_yaml_error(error)}") from None
+    except (ValueError, TypeError) as error:
         raise UsageError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
     return document, config
 
@@ -90,7 +91,13 @@ def train_exported(
         | {"epochs": epochs, "data_fraction": 1.0, "max_seconds": max_seconds or math.inf}
     )
     data = load_exported_data(document, config, progress)
-    result = train_proxy(config, data, fidelity)
+    if progress:
+        print(
+            f"training {config.describe()} from scratch (new random weights; the proxy-trained weights.pt is not used) "
+            f"for {epochs} epochs on {len(data.train)} training clips",
+            flush=True,
+        )
+    result = train_proxy(config, data, fidelity, on_epoch=_epoch_printer(config.task, epochs) if progress else None)
     model = build_model(config)
     assert result.state_dict is not None
     model.load_state_dict(result.state_dict)
@@ -103,6 +110,16 @@ def train_exported(
     target = Path(save) if save is not None else Path(model_yaml).parent / "weights-trained.pt"
     torch.save(result.state_dict, target)
     return TrainOutcome(config=config, result=result, test_metric=test, weights=target)
+
+
+def _epoch_printer(task: str, epochs: int):
+    """Prints one line per finished epoch, so a long training shows where it is."""
+
+    def show(record: dict[str, float]) -> None:
+        metric = f"val accuracy {100 * record['metric']:.2f} %" if task == "kws" else f"val SI-SNRi {record['metric']:.2f} dB"
+        print(f"epoch {record['epoch']:g}/{epochs}: train loss {record['train_loss']:.4f}, {metric}, {record['seconds']:.0f} s", flush=True)
+
+    return show
 
 
 def train_summary(outcome: TrainOutcome) -> str:

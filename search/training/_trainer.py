@@ -27,7 +27,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 from torch import nn
@@ -36,67 +36,14 @@ from search.data import KwsData, KwsSplit
 from search.data import SeData, SeSplit, apply_mask, si_snr, si_snr_improvement, stft, istft
 from spaces import ArchConfig, build_model
 
+from search.training._fidelity import DEFAULT_BATCH_SIZES, Fidelity
+
 Data = Union[KwsData, SeData]
+# Called with each curve record as soon as its epoch is scored (progress, learning curves).
+EpochCallback = Callable[[dict[str, float]], None]
 STATUSES = ("ok", "diverged", "timeout")
 METRIC_NAMES = {"kws": "accuracy", "se": "si_snri_db"}
 _EVAL_BATCH = 1024
-# An SE clip is 126 frames and the SE set is small: smaller batches give it enough steps
-# (3 epochs at 64 reached 4.1 dB SI-SNRi, at 16 5.8 dB on 200 clips).
-DEFAULT_BATCH_SIZES = {"kws": 64, "se": 16}
-
-
-@dataclass(frozen=True)
-class Fidelity:
-    """How much training a proxy gets.
-
-    ``data_fraction`` is the share of the training split used (stratified by class for
-    KWS); ``batch_size`` None means the task's default (64 for KWS, 16 for SE); Adam's
-    ``learning_rate`` of 5e-3 reached 67 % on the default corpus in 3 epochs where 3e-3
-    reached 56 % (GhostGRU H=64, r=2); ``max_seconds`` bounds the training wall time; ``grad_clip`` bounds the
-    gradient norm (without it one prototype run collapsed from 85 % to 49 %);
-    ``threads`` is the torch thread count while training. One thread is the default:
-    these models are too small for a second thread to pay, and on a busy 2-core machine
-    two threads ran an epoch 3x slower than one; run two search workers to use both
-    cores. Results do not depend on it.
-    """
-
-    epochs: int = 3
-    data_fraction: float = 1.0
-    max_seconds: float = 120.0
-    batch_size: Optional[int] = None
-    learning_rate: float = 5e-3
-    seed: int = 0
-    grad_clip: float = 1.0
-    threads: int = 1
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if not 0 < self.data_fraction <= 1:
-            raise ValueError(f"data_fraction must be in (0, 1], got {self.data_fraction}")
-        if not self.max_seconds > 0:
-            raise ValueError(f"max_seconds must be > 0, got {self.max_seconds}")
-        if (self.batch_size is not None and self.batch_size < 1) or self.threads < 1:
-            raise ValueError("batch_size and threads must be >= 1")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-
-    def batch_size_for(self, task: str) -> int:
-        """The batch size used for a task: ``batch_size``, or the task's default."""
-        return self.batch_size if self.batch_size is not None else DEFAULT_BATCH_SIZES[task]
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Fidelity":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown fidelity key(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
-        return cls(**data)
-
-
 @dataclass
 class ProxyResult:
     """What a proxy run measured.
@@ -198,8 +145,10 @@ def _se_loss(model: nn.Module, data: SeData, batch: torch.Tensor) -> torch.Tenso
     return -si_snr(estimate, clean).mean()
 
 
-def train_proxy(config: ArchConfig, data: Data, fidelity: Fidelity = Fidelity()) -> ProxyResult:
+def train_proxy(config: ArchConfig, data: Data, fidelity: Fidelity = Fidelity(), on_epoch: Optional[EpochCallback] = None) -> ProxyResult:
     """Train ``spaces.build_model(config)`` briefly on ``data`` and score it on validation.
+
+    ``on_epoch`` receives each record of the curve as soon as its epoch is scored.
 
     Raises ValueError only for a design that does not fit the data (task, features or
     class count); numerical failure and the time limit end the run with a status.
@@ -210,12 +159,12 @@ def train_proxy(config: ArchConfig, data: Data, fidelity: Fidelity = Fidelity())
     try:
         # Seeding must not disturb the caller's random state (an Optuna sampler, a test).
         with torch.random.fork_rng(devices=[]):
-            return _train(config, data, fidelity)
+            return _train(config, data, fidelity, on_epoch)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _train(config: ArchConfig, data: Data, fidelity: Fidelity) -> ProxyResult:
+def _train(config: ArchConfig, data: Data, fidelity: Fidelity, on_epoch: Optional[EpochCallback] = None) -> ProxyResult:
     started = time.perf_counter()
     torch.manual_seed(fidelity.seed)
     model = build_model(config)
@@ -269,6 +218,8 @@ def _train(config: ArchConfig, data: Data, fidelity: Fidelity) -> ProxyResult:
                 "samples_seen": samples_seen,
             }
         )
+        if on_epoch is not None:
+            on_epoch(dict(curve[-1]))
         if not math.isfinite(metric):
             status, reason = "diverged", f"non-finite validation metric at epoch {epoch}; weights of epoch {epoch - 1} kept"
             model.load_state_dict(last_good)
