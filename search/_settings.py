@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from cost_models import Limits
 
 
+# Precisions a design is scored at: the PyTorch float model, or the int8 deployment.
+PRECISIONS = ("float", "int8")
+# What `search evaluate` scores: the list files' test split, or every clip.
+EVALUATION_SPLITS = ("test", "all")
+
 # The study user attribute that holds a run's settings (JSON).
 SETTINGS_ATTR = "ghostrnn_settings"
 

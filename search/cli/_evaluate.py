@@ -8,7 +8,7 @@ from typing import Any
 
 
 def add_evaluate(commands: Any) -> None:
-    from search.training import EVALUATION_SPLITS, PRECISIONS
+    from search._settings import EVALUATION_SPLITS, PRECISIONS
 
     parser = commands.add_parser(
         "evaluate",

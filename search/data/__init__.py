@@ -17,15 +17,62 @@ Example:
     torch.Size([2, 49, 10])
 """
 
-from search.data._cache import CACHE_ENV, cache_root
-from search.data._corpus import CLASS_NAMES, KEYWORDS, SILENCE, SPLITS, UNKNOWN, UNKNOWN_WORDS, CorpusConfig, load_synthetic_corpus
-from search.data._datasets import KwsData, KwsSplit, load_kws_data, load_se_data, load_task_data
-from search.data._espeak import SAMPLE_RATE
-from search.data._features import FEATURE_RECIPES, compute_features
-from search.data._audio_files import AUDIO_SUFFIXES, read_audio
-from search.data._class_folders import FolderLayout, hash_split, parse_keywords, scan_folders
-from search.data._folder_dataset import FolderDataset, dataset_notes, load_folder_dataset
-from search.data._se_data import SeConfig, SeData, SeSplit, apply_mask, istft, log_magnitude, si_snr, si_snr_improvement, stft
+from typing import TYPE_CHECKING
+
+from search._lazy import lazy_exports
+
+# Names are imported on first use: reading a folder's layout or a constant must not load torch.
+if TYPE_CHECKING:
+    from search.data._cache import CACHE_ENV, cache_root
+    from search.data._corpus import CLASS_NAMES, KEYWORDS, SILENCE, SPLITS, UNKNOWN, UNKNOWN_WORDS, CorpusConfig, load_synthetic_corpus
+    from search.data._datasets import KwsData, KwsSplit, load_kws_data, load_se_data, load_task_data
+    from search.data._espeak import SAMPLE_RATE
+    from search.data._features import FEATURE_RECIPES, compute_features
+    from search.data._audio_files import AUDIO_SUFFIXES, read_audio
+    from search.data._class_folders import FolderLayout, hash_split, parse_keywords, scan_folders
+    from search.data._folder_dataset import FolderDataset, dataset_notes, load_folder_dataset
+    from search.data._se_data import SeConfig, SeData, SeSplit, apply_mask, istft, log_magnitude, si_snr, si_snr_improvement, stft
+
+_EXPORTS = {
+    "CACHE_ENV": "search.data._cache",
+    "cache_root": "search.data._cache",
+    "CLASS_NAMES": "search.data._corpus",
+    "KEYWORDS": "search.data._corpus",
+    "SILENCE": "search.data._corpus",
+    "SPLITS": "search.data._corpus",
+    "UNKNOWN": "search.data._corpus",
+    "UNKNOWN_WORDS": "search.data._corpus",
+    "CorpusConfig": "search.data._corpus",
+    "load_synthetic_corpus": "search.data._corpus",
+    "KwsData": "search.data._datasets",
+    "KwsSplit": "search.data._datasets",
+    "load_kws_data": "search.data._datasets",
+    "load_se_data": "search.data._datasets",
+    "load_task_data": "search.data._datasets",
+    "SAMPLE_RATE": "search.data._espeak",
+    "FEATURE_RECIPES": "search.data._features",
+    "compute_features": "search.data._features",
+    "AUDIO_SUFFIXES": "search.data._audio_files",
+    "read_audio": "search.data._audio_files",
+    "FolderLayout": "search.data._class_folders",
+    "hash_split": "search.data._class_folders",
+    "parse_keywords": "search.data._class_folders",
+    "scan_folders": "search.data._class_folders",
+    "FolderDataset": "search.data._folder_dataset",
+    "dataset_notes": "search.data._folder_dataset",
+    "load_folder_dataset": "search.data._folder_dataset",
+    "SeConfig": "search.data._se_data",
+    "SeData": "search.data._se_data",
+    "SeSplit": "search.data._se_data",
+    "apply_mask": "search.data._se_data",
+    "istft": "search.data._se_data",
+    "log_magnitude": "search.data._se_data",
+    "si_snr": "search.data._se_data",
+    "si_snr_improvement": "search.data._se_data",
+    "stft": "search.data._se_data",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "AUDIO_SUFFIXES",

@@ -14,8 +14,9 @@ Example:
     'postgresql://ghostrnn:***@dbhost/ghostrnn'
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from search._lazy import lazy_exports
 
 # Each name is imported from its module on first use, so that `search --help` does not
 # wait for torch, plotly and Optuna; the imports below are what the names are.
@@ -38,17 +39,7 @@ _EXPORTS = {
     "split_password": "search.storage._urls",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [

@@ -17,14 +17,15 @@ Example:
     >>> train_proxy(ArchConfig(hidden=16), data, Fidelity(epochs=1)).metric  # doctest: +SKIP
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from search._lazy import lazy_exports
 
 # Each name is imported from its module on first use, so that `search --help` does not
 # wait for torch, plotly and Optuna; the imports below are what the names are.
 if TYPE_CHECKING:
     from search.training._evaluate import Trainer, make_trainer
-    from search.training._evaluate_exported import EVALUATION_SPLITS, PRECISIONS, Evaluation, evaluate_exported, evaluation_summary
+    from search.training._evaluate_exported import Evaluation, evaluate_exported, evaluation_summary
     from search.training._fidelity import DEFAULT_EPOCHS, Fidelity
     from search.training._train_exported import train_exported, train_summary
     from search.training._trainer import EpochCallback, ProxyResult, evaluate_kws, evaluate_se, train_proxy
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "Trainer": "search.training._evaluate",
     "make_trainer": "search.training._evaluate",
-    "EVALUATION_SPLITS": "search.training._evaluate_exported",
-    "PRECISIONS": "search.training._evaluate_exported",
     "Evaluation": "search.training._evaluate_exported",
     "evaluate_exported": "search.training._evaluate_exported",
     "evaluation_summary": "search.training._evaluate_exported",
@@ -48,22 +47,10 @@ _EXPORTS = {
     "train_proxy": "search.training._trainer",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [
-    "EVALUATION_SPLITS",
-    "PRECISIONS",
     "Evaluation",
     "evaluate_exported",
     "evaluation_summary",

@@ -30,11 +30,10 @@ from reports import format_table
 from spaces import ArchConfig, build_model
 
 from search._errors import UsageError
+from search._settings import EVALUATION_SPLITS, PRECISIONS
 from search.data import CLASS_NAMES, SAMPLE_RATE, SPLITS, apply_mask, dataset_notes, load_folder_dataset, load_se_data, log_magnitude, si_snr_improvement
 from search.training._train_exported import _read
 
-PRECISIONS = ("float", "int8")
-EVALUATION_SPLITS = ("test", "all")
 _BATCH = 512
 
 
