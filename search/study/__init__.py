@@ -14,7 +14,7 @@ Example (in a notebook; the first call generates and caches the synthetic corpus
 """
 
 from search.study._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, EPSILON, PROMOTION_ATTR, record_key, select_candidates, with_promotions
-from search.study._run import DEFAULT_TRIALS, TARGET_TRIALS_ATTR, RunResult, build_settings, command_text, join_study, run, run_worker, summarize
+from search.study._run import DEFAULT_TRIALS, TARGET_TRIALS_ATTR, RunResult, build_settings, command_text, join_study, resolve_workers, run, run_worker, summarize
 from search.study._study import (
     DEFAULT_SAMPLER,
     SAMPLERS,
@@ -46,6 +46,7 @@ __all__ = [
     "join_study",
     "open_study",
     "record_key",
+    "resolve_workers",
     "run",
     "run_worker",
     "select_candidates",
