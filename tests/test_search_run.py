@@ -213,6 +213,7 @@ def test_same_seed_same_designs(tmp_path, cache_dir, monkeypatch):
         (["--objectives", "accuracy,beauty"], "unknown objective 'beauty'"),
         (["--task", "se"], "space 'kws-small' is for task 'kws'"),
         (["--data-dir", "/nonexistent"], "--data-dir /nonexistent is not a directory"),
+        (["--workers", "zero"], "--workers: expected 'auto' or a whole number of at least 1, got 'zero'"),
     ],
 )
 def test_bad_run_options_give_one_line(tmp_path, cache_dir, args, message):
