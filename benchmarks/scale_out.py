@@ -51,7 +51,7 @@ def _search_args(args: argparse.Namespace) -> list[str]:
 
 def _create(url: str, study: str, args: argparse.Namespace, out: Path) -> None:
     command = [sys.executable, "-m", "search", "run", "--device", "cortex-m7", "--budget", "100KB", "--trials", str(args.trials)]
-    command += _search_args(args) + ["--timeout", "0.1", "--storage", url, "--study", study, "--out", str(out), "--no-progress"]
+    command += _search_args(args) + ["--timeout", "0.1", "--storage", url, "--study", study, "--out", str(out), "--no-progress", "--workers", "1"]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 

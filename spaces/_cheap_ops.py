@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -74,6 +74,17 @@ class CheapOp(nn.Module, ABC):
     def cost(intrinsic_size: int, ghost_size: int, groups: int, activation: str) -> "CheapOpCost":
         """Stored numbers and work per time step of this op at these sizes."""
 
+    def affine(self) -> Optional[tuple[torch.Tensor, torch.Tensor, str]]:
+        """The op as ``act(h @ matrix + bias)``: (matrix [m, G], bias [G], act name), or None.
+
+        Built from the parameters on every call, so gradients reach them. Training uses
+        it to run the whole time loop with hand-written backward (one fused matmul per
+        step reads h for the ghost op and the next step's gates); an op that returns
+        None trains through autograd step by step. Inference and MAC counting always
+        run ``forward``, so the counted work stays that of the op itself.
+        """
+        return None
+
 
 class LinearGhost(CheapOp):
     """g = act(W h + b) with a dense G x m matrix."""
@@ -84,6 +95,9 @@ class LinearGhost(CheapOp):
 
     def forward(self, intrinsic: torch.Tensor) -> torch.Tensor:
         return self._act(self.linear(intrinsic))
+
+    def affine(self) -> tuple[torch.Tensor, torch.Tensor, str]:
+        return self.linear.weight.t(), self.linear.bias, self.activation
 
     @staticmethod
     def cost(intrinsic_size: int, ghost_size: int, groups: int, activation: str) -> CheapOpCost:
@@ -116,6 +130,9 @@ class GroupedGhost(CheapOp):
         ghost = torch.cat([block(chunk) for block, chunk in zip(self.blocks, chunks)], dim=-1)
         return self._act(ghost + self.bias)
 
+    def affine(self) -> tuple[torch.Tensor, torch.Tensor, str]:
+        return torch.block_diag(*(block.weight for block in self.blocks)).t(), self.bias, self.activation
+
     @staticmethod
     def cost(intrinsic_size: int, ghost_size: int, groups: int, activation: str) -> CheapOpCost:
         used = effective_groups(intrinsic_size, ghost_size, groups)
@@ -126,6 +143,11 @@ class GroupedGhost(CheapOp):
 def _repeat_index(intrinsic_size: int, ghost_size: int) -> torch.Tensor:
     """Ghost j reads intrinsic j mod m."""
     return torch.arange(ghost_size) % max(1, intrinsic_size)
+
+
+def _selection(source: torch.Tensor, intrinsic_size: int, dtype: torch.dtype) -> torch.Tensor:
+    """[m, G] matrix with a one where ghost j reads intrinsic ``source[j]``."""
+    return nn.functional.one_hot(source, intrinsic_size).t().to(dtype)
 
 
 class ChannelwiseGhost(CheapOp):
@@ -142,6 +164,9 @@ class ChannelwiseGhost(CheapOp):
         # the recurrent cells avoid it so that their gating stays elementwise work.
         return self._act(torch.addcmul(self.bias, intrinsic[..., self.source], self.scale))
 
+    def affine(self) -> tuple[torch.Tensor, torch.Tensor, str]:
+        return _selection(self.source, self.intrinsic_size, self.scale.dtype) * self.scale, self.bias, self.activation
+
     @staticmethod
     def cost(intrinsic_size: int, ghost_size: int, groups: int, activation: str) -> CheapOpCost:
         # The shift rides in the multiply-add, so no separate elementwise work.
@@ -157,6 +182,10 @@ class IdentityGhost(CheapOp):
 
     def forward(self, intrinsic: torch.Tensor) -> torch.Tensor:
         return intrinsic[..., self.source]
+
+    def affine(self) -> tuple[torch.Tensor, torch.Tensor, str]:
+        selection = _selection(self.source, self.intrinsic_size, torch.get_default_dtype())
+        return selection, selection.new_zeros(self.ghost_size), "identity"
 
     @staticmethod
     def cost(intrinsic_size: int, ghost_size: int, groups: int, activation: str) -> CheapOpCost:

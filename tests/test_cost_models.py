@@ -35,6 +35,16 @@ def test_analytic_params_and_macs_equal_counted(config):
     assert cost.macs == counted.fvcore == counted.flop_counter
 
 
+def test_counted_macs_are_counted_once_per_distinct_design():
+    config = ArchConfig(hidden=24, ghost_ratio=2, cheap_op="linear", frames=7)
+    first = counted_macs(config)
+    # groups is unused by the linear op: the same design, so the cached count comes back.
+    assert counted_macs(config.replace(groups=4)) is first
+    assert counted_macs(config.replace(hidden=32)) is not first
+    # A model passed in is always counted afresh, and agrees with the cached count.
+    assert counted_macs(config, build_model(config)) == first == counted_macs(config)
+
+
 def test_design_md_layer_parameter_count():
     # DESIGN.md: D = 40, H = 128, r = 2: 3m(D + H) + 6m for the GRU part plus the cheap
     # op (mG + G for linear), against 65,280 for a plain GRU. DESIGN.md quotes 36,864 for

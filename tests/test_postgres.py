@@ -36,7 +36,7 @@ pytestmark = pytest.mark.postgres
 
 # Small corpus and one epoch: the sharing machinery is under test, not accuracy.
 FAST = ["--space", "kws-small", "--utterances-per-class", "20", "--epochs", "1"]
-RUN = ["run", "--device", "cortex-m7", "--budget", "100KB", "--sampler", "random", *FAST]
+RUN = ["run", "--device", "cortex-m7", "--budget", "100KB", "--sampler", "random", *FAST, "--workers", "1"]
 TRIALS = 12  # per study
 SHORT_HEARTBEAT = {"GHOSTRNN_HEARTBEAT_INTERVAL": "1", "GHOSTRNN_HEARTBEAT_GRACE": "3"}
 

@@ -21,7 +21,8 @@ from search.training import Fidelity
 from spaces import ArchConfig
 
 # Small corpus and one epoch: the search machinery is under test here, not accuracy.
-FAST = ["--space", "kws-small", "--utterances-per-class", "20", "--epochs", "1"]
+# One worker process (the default is one per core): most tests read that process's study.db.
+FAST = ["--space", "kws-small", "--utterances-per-class", "20", "--epochs", "1", "--workers", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +174,7 @@ def test_killed_run_recovers_its_running_trial(tmp_path, cache_dir):
 
 def test_two_workers_complete_the_trial_count(tmp_path, cache_dir):
     out = tmp_path / "runs"
-    run_cli(["run", "--device", "cortex-m7", "--budget", "100KB", "--trials", "6", "--workers", "2", "--out", str(out), "--study", "pair", *FAST], cache_dir)
+    run_cli(["run", "--device", "cortex-m7", "--budget", "100KB", "--trials", "6", "--out", str(out), "--study", "pair", *FAST, "--workers", "2"], cache_dir)
     run_dir = out / "pair"
     assert (run_dir / "study.journal").is_file() and not (run_dir / "study.db").exists()
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(run_dir / "study.journal")))
@@ -184,6 +185,30 @@ def test_two_workers_complete_the_trial_count(tmp_path, cache_dir):
     trained = [t.user_attrs["design_key"] for t in trials if t.user_attrs["trained"] and t.user_attrs.get("duplicate_of") is None]
     assert len(trained) == len(set(trained))
     assert len(pd.read_csv(run_dir / "trials.csv")) == 6
+
+
+def test_workers_auto_gives_the_results_of_one_worker(tmp_path, cache_dir):
+    """The default --workers auto (a process per core, one torch thread each) trains the
+    same trial list (the space's four enqueued GRU/LSTM baselines) to the same numbers."""
+    common = ["run", "--device", "cortex-m7", "--budget", "20KB", "--trials", "4", "--study", "s", "--space", "kws-default"]
+    common += ["--utterances-per-class", "20", "--epochs", "1", "--no-progress"]
+    run_cli([*common, "--workers", "1", "--out", str(tmp_path / "one")], cache_dir)
+    run_cli([*common, "--out", str(tmp_path / "auto")], cache_dir)
+    one = {t.user_attrs["design_key"]: t for t in load_trials(tmp_path / "one" / "s")}
+    cores = len(os.sched_getaffinity(0))
+    if cores > 1:  # several workers share a journal file
+        journal = optuna.storages.journal.JournalFileBackend(str(tmp_path / "auto" / "s" / "study.journal"))
+        auto_trials = optuna.load_study(study_name="s", storage=optuna.storages.JournalStorage(journal)).get_trials(deepcopy=False)
+    else:
+        auto_trials = load_trials(tmp_path / "auto" / "s")
+    auto = {t.user_attrs["design_key"]: t for t in auto_trials}
+    assert len(one) == 4 and set(auto) == set(one)
+    assert {t.params["cell"] for t in one.values()} == {"gru", "lstm"}
+    assert {key: t.values for key, t in auto.items()} == {key: t.values for key, t in one.items()}
+    assert {key: t.user_attrs["curve"][-1]["train_loss"] for key, t in auto.items()} == {
+        key: t.user_attrs["curve"][-1]["train_loss"] for key, t in one.items()
+    }
+    assert len({t.user_attrs["worker"] for t in auto.values()}) == min(4, cores)
 
 
 def test_same_seed_same_designs(tmp_path, cache_dir, monkeypatch):
@@ -205,6 +230,7 @@ def test_same_seed_same_designs(tmp_path, cache_dir, monkeypatch):
         (["--objectives", "accuracy,beauty"], "unknown objective 'beauty'"),
         (["--task", "se"], "space 'kws-small' is for task 'kws'"),
         (["--data-dir", "/nonexistent"], "--data-dir /nonexistent is not a directory"),
+        (["--workers", "zero"], "--workers: expected 'auto' or a whole number of at least 1, got 'zero'"),
     ],
 )
 def test_bad_run_options_give_one_line(tmp_path, cache_dir, args, message):

@@ -13,7 +13,7 @@ import re
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Union
 
 # Only light modules at the top: the parser (and every --help) must not load torch,
 # plotly or Optuna; each command imports what it runs.
@@ -295,6 +295,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> Union[int, str]:
+    if text == "auto":
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number of at least 1, got {text!r}") from None
+
+
 def _fraction(text: str) -> float:
     value = _positive_float(text)
     if value > 1:
@@ -347,7 +356,12 @@ def _add_run(commands: Any) -> None:
     parser.add_argument("--out", default="runs", help="directory for run folders (default runs/)")
     parser.add_argument("--study", help="study name (default <task>-<device>-<budget>); the same name resumes")
     parser.add_argument("--storage", help="an Optuna storage URL shared by several machines (e.g. postgresql://user@host/db)")
-    parser.add_argument("--workers", type=_positive_int, default=1, help="worker processes on this machine (default 1)")
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default="auto",
+        help="worker processes on this machine, one torch thread each (default auto: one per core); a trial's result does not depend on it",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampler and of proxy training (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar or per-trial lines")
     parser.set_defaults(handler=_run)

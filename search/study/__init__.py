@@ -22,7 +22,7 @@ from search._lazy import lazy_exports
 if TYPE_CHECKING:
     from search.study._defaults import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, DEFAULT_SAMPLER, DEFAULT_TRIALS, SAMPLERS
     from search.study._promote import EPSILON, PROMOTION_ATTR, record_key, select_candidates, with_promotions
-    from search.study._run import TARGET_TRIALS_ATTR, RunResult, build_settings, command_text, join_study, run, run_worker, summarize
+    from search.study._run import TARGET_TRIALS_ATTR, RunResult, build_settings, command_text, join_study, resolve_workers, run, run_worker, summarize
     from search.study._study import (
         UNTRAINED_METRIC,
         baseline_designs,
@@ -46,6 +46,7 @@ _EXPORTS = {
     "build_settings": "search.study._run",
     "command_text": "search.study._run",
     "join_study": "search.study._run",
+    "resolve_workers": "search.study._run",
     "run": "search.study._run",
     "run_worker": "search.study._run",
     "summarize": "search.study._run",
@@ -82,6 +83,7 @@ __all__ = [
     "join_study",
     "open_study",
     "record_key",
+    "resolve_workers",
     "run",
     "run_worker",
     "select_candidates",

@@ -321,6 +321,20 @@ def run_worker(
         bar.close()
 
 
+def resolve_workers(workers: Union[int, str]) -> int:
+    """``"auto"``: one worker per core this process may use; otherwise a count >= 1.
+
+    Each worker trains with one torch thread (``Fidelity.threads``), so a trial's result
+    is the same whichever worker, and however many workers, ran it.
+    """
+    if workers == "auto":
+        cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+        return max(1, len(cores))
+    if isinstance(workers, str) or workers < 1:
+        raise UsageError(f"--workers must be 'auto' or at least 1, got {workers}")
+    return workers
+
+
 def _spawn_workers(
     storage_url: str,
     study_name: str,
@@ -345,6 +359,9 @@ def _spawn_workers(
     # A password travels in the environment: a command line is readable by every user.
     public_url, password = split_password(storage_url)
     environment = dict(os.environ, **({PASSWORD_ENV: password} if password else {}))
+    # One thread per worker outside training too (training sets it itself): the workers
+    # already fill the cores.
+    environment.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     processes = []
     for index, quota in enumerate(quotas):
         if quota == 0:
@@ -436,7 +453,7 @@ def run(
     out: Union[str, Path] = "runs",
     study: Optional[str] = None,
     storage: Optional[str] = None,
-    workers: int = 1,
+    workers: Union[int, str] = 1,
     seed: int = 0,
     progress: bool = True,
     command: str = "",
@@ -455,8 +472,7 @@ def run(
     """
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, got {trials}")
-    if workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {workers}")
+    workers = resolve_workers(workers)
     try:
         plan = PromotionPlan(limit=promote, epochs=promote_epochs, seeds=promote_seeds)
     except ValueError as error:
@@ -518,6 +534,10 @@ def run(
             else:
                 run_worker(study_obj, settings, remaining, timeout, progress, weights_dir=run_dir / "weights")
         elif remaining:
+            from search.data import load_task_data
+
+            # Generate (or check) the cached data once here, not in every worker at once.
+            load_task_data(settings, progress)
             _spawn_workers(storage_url, study_name, remaining, workers, timeout, progress, study_obj, run_dir / "weights", until_target=shared)
     except KeyboardInterrupt:
         interrupted = True
