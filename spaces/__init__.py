@@ -20,6 +20,7 @@ from spaces._config import (
     load_config,
 )
 from spaces._ghost_rnn import GhostGRU, GhostGRULayer, GhostLSTM, GhostLSTMLayer
+from spaces._schema import Choice, Number, SchemaError, Text, check_mapping, check_value, read_yaml_file, require_mapping
 from spaces._space import DesignSpace, SpaceError, list_spaces, load_space, parse_space
 from spaces._models import RNN_CELLS, TASK_MODELS, KeywordSpotter, MaskEstimator, build_model, create_rnn
 
@@ -32,6 +33,14 @@ __all__ = [
     "TASKS",
     "TASK_MODELS",
     "ArchConfig",
+    "Choice",
+    "Number",
+    "SchemaError",
+    "Text",
+    "check_mapping",
+    "check_value",
+    "read_yaml_file",
+    "require_mapping",
     "ChannelwiseGhost",
     "CheapOp",
     "CheapOpCost",

@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from spaces._schema import Number, SchemaError, check_value, read_yaml_file, require_mapping
+
 TASKS = ("kws", "se")
 CELLS = ("gru", "lstm")
 
@@ -56,6 +58,19 @@ FEATURE_FRONT_ENDS: dict[str, FeatureFrontEnd] = {
     # 129 bins keep the input layer small enough for a microcontroller.
     "stft129": FeatureFrontEnd("stft129", dims=129, window_samples=256, hop_samples=128),
 }
+
+
+# What a design may be: wide enough to mean something, small enough to build on a
+# workstation (a 16-layer, 4096-wide GRU is far past any microcontroller already).
+SIZE_RULES = {
+    "layers": Number(low=1, high=16, integer=True),
+    "hidden": Number(low=1, high=4096, integer=True),
+    "groups": Number(low=1, high=4096, integer=True),
+    "frames": Number(low=1, high=10000, integer=True),
+    # A keyword spotter chooses between classes: one class has nothing to learn.
+    "classes": Number(low=2, high=10000, integer=True),
+}
+GHOST_RATIO = Number(low=1, high=64)
 
 
 def intrinsic_size_for(hidden_size: int, ghost_ratio: float) -> int:
@@ -94,12 +109,13 @@ class ArchConfig:
         _check_choice("cheap_op", self.cheap_op, tuple(CHEAP_OPS))
         _check_choice("activation", self.activation, tuple(ACTIVATIONS))
         _check_choice("features", self.features, tuple(FEATURE_FRONT_ENDS))
-        for name in ("layers", "hidden", "groups", "frames", "classes"):
+        for name, rule in SIZE_RULES.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not self.ghost_ratio >= 1:
-            raise ValueError(f"ghost_ratio must be >= 1, got {self.ghost_ratio!r}")
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{name} = {value!r} is not an integer; accepted: {rule.accepted()}")
+            check_value(value, rule, "", name, ValueError)
+        if isinstance(self.ghost_ratio, bool) or not isinstance(self.ghost_ratio, (int, float)) or not GHOST_RATIO.low <= self.ghost_ratio <= GHOST_RATIO.high:
+            raise ValueError(f"ghost_ratio must be >= 1 and <= {GHOST_RATIO.high:g}, got {self.ghost_ratio!r}")
         # Normalise so that 2 and 2.0 give equal configs (and equal YAML).
         object.__setattr__(self, "ghost_ratio", float(self.ghost_ratio))
 
@@ -189,9 +205,18 @@ class ArchConfig:
 
 
 def load_config(path: str) -> ArchConfig:
-    """Read an :class:`ArchConfig` from a YAML file (plain or an exported ``model.yaml``)."""
-    with open(path, encoding="utf-8") as handle:
-        return ArchConfig.from_yaml(handle.read())
+    """Read an :class:`ArchConfig` from a YAML file (plain or an exported ``model.yaml``).
+
+    Raises :class:`spaces.SchemaError` naming the file and the key for a file that is
+    missing, binary, not YAML, or holds a value outside what a design may be.
+    """
+    data = require_mapping(read_yaml_file(path, "a design YAML (e.g. an exported model.yaml)"), str(path), "a design YAML")
+    if "architecture" in data:
+        data = require_mapping(data["architecture"], str(path), "its 'architecture' section")
+    try:
+        return ArchConfig.from_dict(data)
+    except (TypeError, ValueError) as error:
+        raise SchemaError(f"{path}: {str(error).splitlines()[0]}") from None
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

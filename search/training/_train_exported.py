@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import torch
-import yaml
 
 from reports import format_table, read_model_yaml
-from spaces import ArchConfig, build_model
+from spaces import ArchConfig, SchemaError, build_model
 
 from search.data import load_kws_data, load_se_data
 from search._errors import UsageError
@@ -50,10 +49,9 @@ def _read(path: Union[str, Path]) -> tuple[dict[str, Any], ArchConfig]:
         raise UsageError(f"{path} does not exist; pass the model.yaml written by 'search export'")
     try:
         document = read_model_yaml(path)
-        config = ArchConfig.from_dict(document["architecture"])
-    except (ValueError, TypeError, yaml.YAMLError) as error:
-        raise UsageError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
-    return document, config
+    except SchemaError as error:
+        raise UsageError(str(error)) from None
+    return document, ArchConfig.from_dict(document["architecture"])
 
 
 def load_exported_data(document: dict[str, Any], config: ArchConfig, progress: bool = True):
@@ -81,10 +79,13 @@ def train_exported(
     document, config = _read(model_yaml)
     recipe = dict(document.get("training", {}).get("recipe", {}))
     known = set(Fidelity().to_dict())
-    fidelity = Fidelity.from_dict(
-        {key: value for key, value in recipe.items() if key in known}
-        | {"epochs": epochs, "data_fraction": 1.0, "max_seconds": max_seconds or math.inf}
-    )
+    try:
+        fidelity = Fidelity.from_dict(
+            {key: value for key, value in recipe.items() if key in known}
+            | {"epochs": epochs, "data_fraction": 1.0, "max_seconds": max_seconds or math.inf}
+        )
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"{model_yaml}: training.recipe: {str(error).splitlines()[0]}") from None
     data = load_exported_data(document, config, progress)
     result = train_proxy(config, data, fidelity)
     model = build_model(config)
