@@ -232,3 +232,17 @@ def test_unwritable_cache_is_one_line(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert str(blocker) in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--max-seconds", "nan"], "--max-seconds must be a finite positive number, got nan"),
+        (["--max-seconds", "-5"], "--max-seconds must be a finite positive number, got -5.0"),
+        (["--epochs", "0"], "--epochs must be from 1 to 100000, got 0"),
+    ],
+)
+def test_train_numeric_edge_values_give_one_line(tmp_path, capsys, args, message):
+    path = tmp_path / "model.yaml"
+    path.write_text(MODEL)
+    assert message in one_line_error(capsys, ["train", str(path), *args])

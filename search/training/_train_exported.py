@@ -31,6 +31,7 @@ from search._errors import UsageError
 from search.training._trainer import Fidelity, ProxyResult, evaluate_kws, evaluate_se, train_proxy
 
 DEFAULT_EPOCHS = 20
+MAX_EPOCHS = 100_000
 
 
 @dataclass
@@ -74,8 +75,10 @@ def train_exported(
     progress: bool = True,
 ) -> TrainOutcome:
     """Train the design of ``model_yaml`` from scratch on all training data; score it on test."""
-    if epochs < 1:
-        raise UsageError(f"--epochs must be at least 1, got {epochs}")
+    if not 1 <= epochs <= MAX_EPOCHS:
+        raise UsageError(f"--epochs must be from 1 to {MAX_EPOCHS}, got {epochs}")
+    if max_seconds is not None and not (math.isfinite(max_seconds) and max_seconds > 0):
+        raise UsageError(f"--max-seconds must be a finite positive number, got {max_seconds}")
     document, config = _read(model_yaml)
     recipe = dict(document.get("training", {}).get("recipe", {}))
     known = set(Fidelity().to_dict())
