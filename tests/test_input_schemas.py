@@ -231,7 +231,23 @@ def test_unwritable_cache_is_one_line(tmp_path):
     )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert str(blocker) in result.stderr
+    assert f"cannot use the cache directory {blocker}" in result.stderr and "set GHOSTRNN_CACHE to a writable folder" in result.stderr
+
+
+def test_read_only_cache_directory_is_refused_before_any_work(tmp_path):
+    from search.data import cache_root
+    from search._errors import DataError
+
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("running with privileges that ignore directory permissions")
+        with pytest.raises(DataError, match=f"cannot use the cache directory {folder} \\(Permission denied\\)"):
+            cache_root(folder)
+    finally:
+        folder.chmod(0o700)
 
 
 @pytest.mark.parametrize(

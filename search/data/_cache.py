@@ -18,6 +18,8 @@ from typing import Any, Optional, Union
 
 import torch
 
+from search._errors import DataError
+
 CACHE_ENV = "GHOSTRNN_CACHE"
 APP_NAME = "ghostrnn-search"
 
@@ -25,7 +27,7 @@ PathLike = Union[str, os.PathLike]
 
 
 def cache_root(cache_dir: Optional[PathLike] = None) -> Path:
-    """The cache directory to use (created if missing)."""
+    """The cache directory to use (created if missing); a DataError if it cannot be written."""
     if cache_dir is not None:
         root = Path(cache_dir)
     elif os.environ.get(CACHE_ENV):
@@ -34,7 +36,17 @@ def cache_root(cache_dir: Optional[PathLike] = None) -> Path:
         xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         root = Path(xdg) / APP_NAME
     root = root.expanduser()
-    root.mkdir(parents=True, exist_ok=True)
+    # Checked before any data is generated: a run must not compute for minutes and then
+    # fail to store the result.
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".write-test-", dir=root)
+        os.close(handle)
+        os.remove(probe)
+    except OSError as error:
+        raise DataError(
+            f"cannot use the cache directory {root} ({error.strerror or error}); set {CACHE_ENV} to a writable folder"
+        ) from None
     return root
 
 
