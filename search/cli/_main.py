@@ -363,7 +363,7 @@ def _add_worker(commands: Any) -> None:
     parser = commands.add_parser("worker", help="join an existing study and run its trials")
     parser.add_argument("--storage", required=True, help="the study's storage URL (journal:PATH for a local journal file)")
     parser.add_argument("--study", required=True)
-    parser.add_argument("--max-trials", type=_positive_int, help="trials for this worker (default: until the study's target)")
+    parser.add_argument("--max-trials", type=_positive_int, help="at most this many trials for this worker (it always stops at the study's target)")
     parser.add_argument("--timeout", type=_duration)
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--weights-dir", help="where to keep proxy-trained weights for export (default: runs/<study>/weights)")
