@@ -29,7 +29,7 @@ from spaces import ArchConfig, DesignSpace, parse_space
 from search._settings import SETTINGS_ATTR, RunSettings, limits_of
 from search.storage import StudyError
 from search.study._processes import deferred_interrupts, worker_id
-from search.study._target import fail_stale_trials
+from search.study._target import CLAIMED_BY_ATTR, fail_stale_trials
 from search.training import ProxyResult, Trainer
 
 # Objective value given to a design that is never trained (infeasible): worse than
@@ -382,7 +382,7 @@ def recover_interrupted(study: optuna.Study, claim_held: bool = False) -> list[i
     recovered = []
     dead_candidates = [] if is_heartbeat_enabled(study._storage) else study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in dead_candidates:
-        worker = trial.user_attrs.get("worker")
+        worker = trial.user_attrs.get("worker") or trial.user_attrs.get(CLAIMED_BY_ATTR)
         if worker is None:
             # Trials are created, and their worker recorded, under the study's trial claim,
             # which the caller holds: one without a worker lost its process in between.

@@ -36,6 +36,8 @@ from search.storage import lost_error
 from search.study._processes import deferred_interrupts, delivered_interrupts, worker_id
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# The trial attribute naming the process that created a trial (host:pid).
+CLAIMED_BY_ATTR = "claimed_by"
 # How often an idle worker looks again when heartbeats are off (with them, the
 # heartbeat interval is used).
 DEFAULT_POLL_SECONDS = 5.0
@@ -172,9 +174,10 @@ def run_to_target(
         current: list[Trial] = []
 
         def claimed(trial: Trial) -> Sequence[float]:
-            # Recorded under the claim: a trial without a worker is then one whose
-            # process died while creating it (see recover_interrupted).
-            trial.set_user_attr("worker", worker_id())
+            # Recorded under the claim: a trial without it is then one whose process died
+            # while creating it (see recover_interrupted). The objective records "worker"
+            # once the design is stored.
+            trial.set_user_attr(CLAIMED_BY_ATTR, worker_id())
             # The new trial now exists in the study, so the next worker counts it.
             claim.release()
             current.append(trial)
