@@ -142,6 +142,26 @@ def alive(pid: int) -> bool:
     return not (status.exists() and "\nState:\tZ" in status.read_text())
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_child_started_with_die_with_parent_dies_when_its_parent_is_killed():
+    code = (
+        "import subprocess, time\n"
+        "from search.study._processes import die_with_parent\n"
+        "child = subprocess.Popen(['sleep', '60'], preexec_fn=die_with_parent)\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    assert alive(child)
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and alive(child):
+        time.sleep(0.05)
+    assert not alive(child)
+
+
 @pytest.mark.slow
 def test_workers_die_with_a_killed_parent_and_the_rerun_stops_at_the_target(tmp_path, cache_dir):
     out = tmp_path / "runs"

@@ -113,16 +113,26 @@ def die_with_parent() -> None:
     and the setting survives exec. If the parent is already gone the child stops at
     once. Elsewhere than Linux this does nothing.
     """
-    if not sys.platform.startswith("linux"):
+    if _prctl is None:
         return
     parent = os.getppid()
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
+    _prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
     if os.getppid() != parent:  # the parent died before the request took effect
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _find_prctl() -> Any:
+    # Looked up here, in the parent: loading a library between fork and exec could
+    # deadlock on a lock another thread of the parent held at the fork.
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_prctl = _find_prctl()
 
 
 class _TrialFailureFilter(logging.Filter):
