@@ -262,3 +262,19 @@ def test_train_numeric_edge_values_give_one_line(tmp_path, capsys, args, message
     path = tmp_path / "model.yaml"
     path.write_text(MODEL)
     assert message in one_line_error(capsys, ["train", str(path), *args])
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"seed": -1}, "--seed must be an integer from 0 to 4294967295, got -1"),
+        ({"seed": 2**32}, "--seed must be an integer from 0 to 4294967295"),
+        ({"latency_budget": float("nan")}, "--latency-budget must be a finite positive number, got nan"),
+        ({"latency_budget": float("inf")}, "--latency-budget must be a finite positive number, got inf"),
+    ],
+)
+def test_python_api_checks_numbers_like_the_command_line(tmp_path, options, message):
+    import search
+
+    with pytest.raises(search.UsageError, match=message):
+        search.run(device="cortex-m7", budget="100KB", space="kws-small", out=tmp_path, progress=False, **options)

@@ -34,13 +34,12 @@ from spaces import ACTIVATIONS, CELLS, CHEAP_OPS, FEATURE_FRONT_ENDS, TASKS, Arc
 from search.cli._measure import add_calibrate, add_measure_option, measure_for_cost, measured_fields, print_measured
 from search.cli._reports import add_export, add_report, add_show, add_train
 from search._errors import DEBUG_ENV, DataError, RunInterrupted, UsageError, debugging
+from search._settings import MAX_SEED
 from search.storage import StudyError
 from search.study import DEFAULT_SAMPLER, SAMPLERS
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-# Seeds feed numpy and Optuna's samplers, which take 0 .. 2**32 - 1.
-MAX_SEED = 2**32 - 1
 # Counts (trials, epochs, workers, ...) above this are typing slips, not plans.
 MAX_COUNT = 1_000_000
 

@@ -9,6 +9,7 @@ Example (a tiny run; the first call generates and caches the synthetic corpus):
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 import subprocess
@@ -28,7 +29,7 @@ from reports import format_table
 from spaces import DesignSpace, load_space
 
 from search._errors import RunInterrupted, UsageError
-from search._settings import RunSettings, parse_objectives
+from search._settings import MAX_SEED, RunSettings, parse_objectives
 from search.study._join import join_conflicts
 from search.study._processes import die_with_parent, quiet_trial_failures
 from search.study._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, PromotionPlan, promote as promote_front
@@ -119,8 +120,10 @@ def build_settings(
             raise UsageError(f"--latency-model measured: {problem}")
         if not profile.isa or profile.cycles_per_instruction is None:
             raise UsageError(f"--latency-model measured needs a device with an instruction set to emulate (isa, cycles_per_instruction); {profile.name} has none")
-    if latency_budget is not None and latency_budget <= 0:
-        raise UsageError(f"--latency-budget must be positive, got {latency_budget}")
+    if latency_budget is not None and not (math.isfinite(latency_budget) and latency_budget > 0):
+        raise UsageError(f"--latency-budget must be a finite positive number, got {latency_budget}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
     fidelity = fidelity or Fidelity()
     settings = RunSettings(
         task=task,
