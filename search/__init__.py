@@ -17,9 +17,9 @@ The package is grouped by concern, one room each:
 * ``search.results``: a finished run's tables, HTML report and export.
 """
 
-from search._errors import DataError, UsageError
+from search._errors import DataError, RunInterrupted, UsageError
 from search.study import RunResult, join_study, run
 from search.storage import StudyError, mask_url
 from search.training import Fidelity
 
-__all__ = ["DataError", "Fidelity", "RunResult", "StudyError", "UsageError", "join_study", "mask_url", "run"]
+__all__ = ["DataError", "Fidelity", "RunInterrupted", "RunResult", "StudyError", "UsageError", "join_study", "mask_url", "run"]
