@@ -101,6 +101,7 @@ def test_half_stored_design_is_not_retried_as_another_design():
     assert not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
 
 
+@pytest.mark.slow
 def test_sigterm_mid_trial_gives_one_line_and_resumes(tmp_path, cache_dir):
     out = tmp_path / "runs"
     args = ["run", "--device", "cortex-m7", "--budget", "100KB", "--trials", "6", "--out", str(out), "--study", "t", "--no-progress", *FAST]
