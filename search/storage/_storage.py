@@ -14,6 +14,8 @@ also come from ``PGPASSWORD``/``~/.pgpass`` (PostgreSQL) or ``GHOSTRNN_STORAGE_P
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -21,7 +23,7 @@ import sqlite3
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage
@@ -179,13 +181,18 @@ def open_storage(url: str, heartbeat: Optional[bool] = None) -> BaseStorage:
             return JournalStorage(backend)
         except Exception as error:  # a damaged journal raises from deep inside Optuna
             raise StudyError(f"{path} is not a readable study journal ({error}); move it away or choose another --study") from None
+    creating = contextlib.nullcontext()
     if url.startswith("sqlite:///"):
-        _check_sqlite_file(Path(url[len("sqlite:///") :]))
+        database = Path(url[len("sqlite:///") :])
+        _check_sqlite_file(database)
+        # Two commands opening a new study file at once would both create its tables
+        # (one then fails on Optuna's schema version row).
+        creating = _file_lock(database.with_name(database.name + ".open-lock"))
     if heartbeat is None:
         heartbeat = is_shared_url(url)
     reconnector = Reconnector(mask_url(url), retry_seconds_from_env())
     try:
-        with warnings.catch_warnings():
+        with creating, warnings.catch_warnings():
             # Heartbeat and retry callback are marked experimental; the warning says
             # nothing a user can act on.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -202,6 +209,17 @@ def open_storage(url: str, heartbeat: Optional[bool] = None) -> BaseStorage:
         raise StudyError(f"cannot open storage {mask_url(url)}: {first_line(error)}") from None
     storage.reconnector = reconnector
     return storage
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created if missing) for the block."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _engine_options(url: str) -> Optional[dict]:
