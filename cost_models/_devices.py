@@ -18,11 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
+from spaces import Choice, Number, Text, check_mapping, check_value, read_yaml_file
 
-from spaces import describe_yaml_error
-
-from cost_models._sizes import SizeError, parse_size
+from cost_models._sizes import ACCEPTED_FORMS, SizeError, parse_size
 
 DEVICES_DIR = Path(__file__).parent / "devices"
 
@@ -119,11 +117,37 @@ def load_device(name_or_path: str) -> DeviceProfile:
         path = DEVICES_DIR / f"{name_or_path}.yaml"
         if not path.is_file():
             raise DeviceError(f"unknown device {name_or_path!r}; valid: {', '.join(list_devices())} (or a path to a profile YAML)")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise DeviceError(f"device profile {path} is not valid YAML: {describe_yaml_error(error)}") from None
+    data = read_yaml_file(path, "a device profile", DeviceError)
     return device_from_dict(data, str(path))
+
+
+# What a device profile may say. The ranges keep out what no microcontroller (or
+# workstation) has, so a typo such as a negative clock or a cost of 1e400 cycles is
+# refused before any trial records a negative or infinite latency.
+MAX_MEMORY_BYTES = 2**40  # 1 TiB
+_PROFILE_RULES = {
+    "name": Text(),
+    "clock_mhz": Number(low=0.001, high=100_000),  # 1 kHz to 100 GHz
+    "weight_dtype": Choice(tuple(DTYPE_BYTES)),
+    "activation_dtype": Choice(tuple(DTYPE_BYTES)),
+    "bias_dtype": Choice(tuple(DTYPE_BYTES)),
+    "cycles_per_instruction": Number(low=0, high=1000, low_open=True),
+}
+_CYCLE_RULES = {
+    "mac": Number(low=0, high=1e6, low_open=True),  # every MAC costs something
+    "activation": Number(low=0, high=1e6),
+    "elementwise": Number(low=0, high=1e6),
+    "layer_call": Number(low=0, high=1e9),
+}
+_SIZE_RULE = Number(low=1, high=MAX_MEMORY_BYTES, integer=True)
+
+
+def _memory_bytes(data: dict[str, Any], key: str, origin: str) -> int:
+    try:
+        size = parse_size(data[key])
+    except (SizeError, TypeError, ValueError, OverflowError):
+        raise DeviceError(f"device profile {origin}: {key} = {data[key]!r} is not a size; accepted: {ACCEPTED_FORMS}") from None
+    return check_value(size, _SIZE_RULE, f"device profile {origin}", key, DeviceError)
 
 
 def device_from_dict(data: Any, origin: str = "<dict>") -> DeviceProfile:
@@ -135,30 +159,29 @@ def device_from_dict(data: Any, origin: str = "<dict>") -> DeviceProfile:
     cycles = data["cycles"]
     if not isinstance(cycles, dict) or any(key not in cycles for key in _CYCLE_KEYS):
         raise DeviceError(f"device profile {origin}: 'cycles' needs {', '.join(_CYCLE_KEYS)}")
-    dtypes = {key: data.get(key, default) for key, default in (("weight_dtype", "int8"), ("activation_dtype", "int16"), ("bias_dtype", "int32"))}
-    for key, value in dtypes.items():
-        if value not in DTYPE_BYTES:
-            raise DeviceError(f"device profile {origin}: {key} {value!r} is not one of {', '.join(DTYPE_BYTES)}")
-    cpi = data.get("cycles_per_instruction")
-    if cpi is not None and (not isinstance(cpi, (int, float)) or isinstance(cpi, bool) or cpi <= 0):
-        raise DeviceError(f"device profile {origin}: cycles_per_instruction must be a positive number, got {cpi!r}")
+    where = f"device profile {origin}"
+    defaults = {"activation_dtype": "int16", "bias_dtype": "int32"}
+    checked = check_mapping(defaults | data, _PROFILE_RULES, where, DeviceError, optional=("cycles_per_instruction",))
+    cycle_costs = check_mapping(cycles, _CYCLE_RULES, where, DeviceError, prefix="cycles.")
+    dtypes = {key: checked[key] for key in ("weight_dtype", "activation_dtype", "bias_dtype")}
+    cpi = checked.get("cycles_per_instruction")
     calibration = data.get("calibration") or {}
     if not isinstance(calibration, dict):
         raise DeviceError(f"device profile {origin}: 'calibration' must be a mapping")
-    try:
-        return DeviceProfile(
-            name=str(data["name"]),
-            description=str(data.get("description", "")),
-            clock_hz=int(round(float(data["clock_mhz"]) * 1e6)),
-            sram_bytes=parse_size(data["sram"]),
-            flash_bytes=parse_size(data["flash"]),
-            cycles=CycleCosts(**{key: float(cycles[key]) for key in _CYCLE_KEYS}),
-            sources={str(k): str(v) for k, v in (data.get("sources") or {}).items()},
-            path=origin,
-            isa=str(data.get("isa") or ""),
-            cycles_per_instruction=None if cpi is None else float(cpi),
-            calibration=calibration,
-            **dtypes,
-        )
-    except (SizeError, TypeError, ValueError) as error:
-        raise DeviceError(f"device profile {origin}: {error}") from None
+    sources = data.get("sources") or {}
+    if not isinstance(sources, dict):
+        raise DeviceError(f"device profile {origin}: 'sources' must be a mapping of a figure to where it comes from")
+    return DeviceProfile(
+        name=checked["name"],
+        description=str(data.get("description", "")),
+        clock_hz=int(round(checked["clock_mhz"] * 1e6)),
+        sram_bytes=_memory_bytes(data, "sram", origin),
+        flash_bytes=_memory_bytes(data, "flash", origin),
+        cycles=CycleCosts(**{key: cycle_costs[key] for key in _CYCLE_KEYS}),
+        sources={str(k): str(v) for k, v in sources.items()},
+        path=origin,
+        isa=str(data.get("isa") or ""),
+        cycles_per_instruction=cpi,
+        calibration=calibration,
+        **dtypes,
+    )

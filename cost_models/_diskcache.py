@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -54,12 +55,24 @@ class JsonCache:
         return self.directory / f"{key}.json"
 
     def get(self, key: str) -> Optional[dict[str, Any]]:
-        """The stored document, or None (a missing or damaged file counts as absent)."""
-        try:
-            data = json.loads(self.path(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        """The stored document, or None when there is none or it is damaged.
+
+        Each file holds its value with a SHA-256 of the value's canonical JSON: a file
+        changed on disk is reported in one line on stderr and counts as absent, so the
+        value is measured again instead of a wrong figure being trusted.
+        """
+        path = self.path(key)
+        if not path.is_file():
             return None
-        return data if isinstance(data, dict) else None
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return _damaged(path, "is not readable JSON")
+        if not isinstance(record, dict) or set(record) != {"sha256", "value"} or not isinstance(record["value"], dict):
+            return _damaged(path, "has no checksum (an older version's file, or not a cache file)")
+        if record["sha256"] != _digest(record["value"]):
+            return _damaged(path, "is damaged (its checksum does not match its content)")
+        return record["value"]
 
     def put(self, key: str, value: dict[str, Any]) -> None:
         """Write through a temporary file and a rename, so concurrent workers never see half a file."""
@@ -67,8 +80,19 @@ class JsonCache:
         handle, temporary = tempfile.mkstemp(prefix=key + ".", suffix=".tmp", dir=self.directory)
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(value, stream, sort_keys=True)
+                # Round-tripped first, so the checksum is of exactly what a reader will parse.
+                value = json.loads(json.dumps(value))
+                json.dump({"sha256": _digest(value), "value": value}, stream, sort_keys=True)
             os.replace(temporary, self.path(key))
         finally:
             if os.path.exists(temporary):
                 os.remove(temporary)
+
+
+def _digest(value: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def _damaged(path: Path, why: str) -> None:
+    print(f"search: cached measurement {path} {why}; measuring again", file=sys.stderr)
+    return None

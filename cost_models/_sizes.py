@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {
@@ -49,7 +50,7 @@ def parse_size(text: str | int | float) -> int:
     if isinstance(text, bool):
         raise SizeError(f"invalid size {text!r}: expected {ACCEPTED_FORMS}")
     if isinstance(text, (int, float)):
-        if text <= 0:
+        if not math.isfinite(text) or text <= 0:
             raise SizeError(f"invalid size {text!r}: must be positive; expected {ACCEPTED_FORMS}")
         return int(text)
     if str(text).strip().startswith("-"):

@@ -30,7 +30,7 @@ import torch
 import yaml
 from torch import nn
 
-from spaces import GhostLSTM
+from spaces import ArchConfig, GhostLSTM, Number, SchemaError, Text, check_mapping, read_yaml_file, require_mapping
 
 MODEL_FORMAT = "ghostrnn-search-model/1"
 ONNX_OPSET = 17
@@ -249,9 +249,34 @@ def write_export(
     return ExportedFiles(directory=directory, model_yaml=model_yaml, weights=weights, onnx=onnx_path)
 
 
+# The parts of ``training.data`` that ``search train`` acts on.
+_DATA_RULES = {
+    "seed": Number(low=0, high=2**32 - 1, integer=True),
+    "utterances_per_class": Number(low=1, high=1_000_000, integer=True),
+    "data_dir": Text(),
+}
+
+
 def read_model_yaml(path: Union[str, Path]) -> dict[str, Any]:
-    """The exported document (all sections) of a ``model.yaml``."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or "architecture" not in data:
-        raise ValueError(f"{path} is not an exported model.yaml (no 'architecture' section)")
+    """The exported document (all sections) of a ``model.yaml``, checked.
+
+    Raises :class:`spaces.SchemaError` naming the file, the key and the accepted values
+    for a file that is not an exported model.yaml or holds a value no design or
+    training run can have.
+    """
+    origin = str(path)
+    data = require_mapping(read_yaml_file(path, "an exported model.yaml"), origin, "an exported model.yaml")
+    if "architecture" not in data:
+        raise SchemaError(f"{origin} is not an exported model.yaml (no 'architecture' section)")
+    try:
+        ArchConfig.from_dict(require_mapping(data["architecture"], origin, "its 'architecture' section"))
+    except (TypeError, ValueError) as error:
+        if isinstance(error, SchemaError):
+            raise
+        raise SchemaError(f"{origin}: architecture: {str(error).splitlines()[0]}") from None
+    # Empty sections become empty mappings, so readers can chain .get().
+    training = data["training"] = require_mapping(data.get("training") or {}, origin, "its 'training' section")
+    for section in ("data", "recipe"):
+        training[section] = require_mapping(training.get(section) or {}, origin, f"its 'training.{section}' section")
+    check_mapping(training["data"], _DATA_RULES, origin, optional=tuple(_DATA_RULES), prefix="training.data.")
     return data

@@ -24,7 +24,7 @@ from search._lazy import lazy_exports
 # Each name is imported from its module on first use, so that `search --help` does not
 # wait for torch, plotly and Optuna; the imports below are what the names are.
 if TYPE_CHECKING:
-    from search._errors import DataError, UsageError
+    from search._errors import DataError, RunInterrupted, UsageError
     from search.study import RunResult, join_study, run
     from search.storage import StudyError, mask_url
     from search.training import Fidelity
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "DataError": "search._errors",
     "UsageError": "search._errors",
+    "RunInterrupted": "search._errors",
     "RunResult": "search.study",
     "join_study": "search.study",
     "run": "search.study",
@@ -43,4 +44,4 @@ _EXPORTS = {
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
-__all__ = ["DataError", "Fidelity", "RunResult", "StudyError", "UsageError", "join_study", "mask_url", "run"]
+__all__ = ["DataError", "Fidelity", "RunInterrupted", "RunResult", "StudyError", "UsageError", "join_study", "mask_url", "run"]

@@ -46,6 +46,9 @@ BINDING_KEYS = (
     "latency_model",
 )
 
+# Optuna's samplers and numpy take seeds of 32 bits.
+MAX_SEED = 2**32 - 1
+
 METRIC_NAMES = {"kws": "accuracy", "se": "si_snri_db"}
 OBJECTIVE_DIRECTIONS = {
     "metric": "maximize",

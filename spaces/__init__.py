@@ -21,12 +21,12 @@ if TYPE_CHECKING:
         FEATURE_FRONT_ENDS,
         TASKS,
         ArchConfig,
-        describe_yaml_error,
         FeatureFrontEnd,
         intrinsic_size_for,
         load_config,
     )
     from spaces._ghost_rnn import GhostGRU, GhostGRULayer, GhostLSTM, GhostLSTMLayer
+    from spaces._schema import Choice, Number, SchemaError, Text, check_mapping, check_value, describe_yaml_error, read_yaml_file, require_mapping
     from spaces._space import DesignSpace, SpaceError, list_spaces, load_space, parse_space
     from spaces._models import RNN_CELLS, TASK_MODELS, KeywordSpotter, MaskEstimator, build_model, create_rnn
 
@@ -44,7 +44,6 @@ _EXPORTS = {
     "FEATURE_FRONT_ENDS": "spaces._config",
     "TASKS": "spaces._config",
     "ArchConfig": "spaces._config",
-    "describe_yaml_error": "spaces._config",
     "FeatureFrontEnd": "spaces._config",
     "intrinsic_size_for": "spaces._config",
     "load_config": "spaces._config",
@@ -52,6 +51,15 @@ _EXPORTS = {
     "GhostGRULayer": "spaces._ghost_rnn",
     "GhostLSTM": "spaces._ghost_rnn",
     "GhostLSTMLayer": "spaces._ghost_rnn",
+    "Choice": "spaces._schema",
+    "Number": "spaces._schema",
+    "SchemaError": "spaces._schema",
+    "Text": "spaces._schema",
+    "check_mapping": "spaces._schema",
+    "check_value": "spaces._schema",
+    "describe_yaml_error": "spaces._schema",
+    "read_yaml_file": "spaces._schema",
+    "require_mapping": "spaces._schema",
     "DesignSpace": "spaces._space",
     "SpaceError": "spaces._space",
     "list_spaces": "spaces._space",
@@ -87,6 +95,14 @@ __all__ = [
     "TASKS",
     "TASK_MODELS",
     "ArchConfig",
+    "Choice",
+    "Number",
+    "SchemaError",
+    "Text",
+    "check_mapping",
+    "check_value",
+    "read_yaml_file",
+    "require_mapping",
     "ChannelwiseGhost",
     "CheapOp",
     "CheapOpCost",

@@ -21,26 +21,7 @@ from typing import Any
 
 import yaml
 
-def describe_yaml_error(error: yaml.YAMLError) -> str:
-    r"""PyYAML's problem with its line and column (1-based), in one line.
-
-    Example:
-        >>> try:
-        ...     yaml.safe_load("hidden: 64\ncell: [gru\n")
-        ... except yaml.YAMLError as error:
-        ...     print(describe_yaml_error(error))
-        expected ',' or ']', but got '<stream end>' at line 3, column 1 (in the flow sequence that starts at line 2, column 7)
-    """
-    problem = getattr(error, "problem", None)
-    mark = getattr(error, "problem_mark", None)
-    if problem is None or mark is None:
-        return str(error).splitlines()[0] if str(error) else type(error).__name__
-    text = f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
-    context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
-    if context and context_mark is not None:
-        text += f" ({context.replace('while parsing a ', 'in the ')} that starts at line {context_mark.line + 1}, column {context_mark.column + 1})"
-    return text
-
+from spaces._schema import Number, SchemaError, check_value, read_yaml_file, require_mapping
 
 TASKS = ("kws", "se")
 CELLS = ("gru", "lstm")
@@ -79,6 +60,19 @@ FEATURE_FRONT_ENDS: dict[str, FeatureFrontEnd] = {
 }
 
 
+# What a design may be: wide enough to mean something, small enough to build on a
+# workstation (a 16-layer, 4096-wide GRU is far past any microcontroller already).
+SIZE_RULES = {
+    "layers": Number(low=1, high=16, integer=True),
+    "hidden": Number(low=1, high=4096, integer=True),
+    "groups": Number(low=1, high=4096, integer=True),
+    "frames": Number(low=1, high=10000, integer=True),
+    # A keyword spotter chooses between classes: one class has nothing to learn.
+    "classes": Number(low=2, high=10000, integer=True),
+}
+GHOST_RATIO = Number(low=1, high=64)
+
+
 def intrinsic_size_for(hidden_size: int, ghost_ratio: float) -> int:
     """m = ceil(H / r); the epsilon keeps 120 / 1.2 from rounding up to 101."""
     if ghost_ratio < 1:
@@ -115,12 +109,13 @@ class ArchConfig:
         _check_choice("cheap_op", self.cheap_op, tuple(CHEAP_OPS))
         _check_choice("activation", self.activation, tuple(ACTIVATIONS))
         _check_choice("features", self.features, tuple(FEATURE_FRONT_ENDS))
-        for name in ("layers", "hidden", "groups", "frames", "classes"):
+        for name, rule in SIZE_RULES.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not self.ghost_ratio >= 1:
-            raise ValueError(f"ghost_ratio must be >= 1, got {self.ghost_ratio!r}")
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{name} = {value!r} is not an integer; accepted: {rule.accepted()}")
+            check_value(value, rule, "", name, ValueError)
+        if isinstance(self.ghost_ratio, bool) or not isinstance(self.ghost_ratio, (int, float)) or not GHOST_RATIO.low <= self.ghost_ratio <= GHOST_RATIO.high:
+            raise ValueError(f"ghost_ratio must be >= 1 and <= {GHOST_RATIO.high:g}, got {self.ghost_ratio!r}")
         # Normalise so that 2 and 2.0 give equal configs (and equal YAML).
         object.__setattr__(self, "ghost_ratio", float(self.ghost_ratio))
 
@@ -210,9 +205,18 @@ class ArchConfig:
 
 
 def load_config(path: str) -> ArchConfig:
-    """Read an :class:`ArchConfig` from a YAML file (plain or an exported ``model.yaml``)."""
-    with open(path, encoding="utf-8") as handle:
-        return ArchConfig.from_yaml(handle.read())
+    """Read an :class:`ArchConfig` from a YAML file (plain or an exported ``model.yaml``).
+
+    Raises :class:`spaces.SchemaError` naming the file and the key for a file that is
+    missing, binary, not YAML, or holds a value outside what a design may be.
+    """
+    data = require_mapping(read_yaml_file(path, "a design YAML (e.g. an exported model.yaml)"), str(path), "a design YAML")
+    if "architecture" in data:
+        data = require_mapping(data["architecture"], str(path), "its 'architecture' section")
+    try:
+        return ArchConfig.from_dict(data)
+    except (TypeError, ValueError) as error:
+        raise SchemaError(f"{path}: {str(error).splitlines()[0]}") from None
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -25,7 +25,8 @@ from typing import Any, Iterator
 
 import yaml
 
-from spaces._config import ArchConfig, describe_yaml_error
+from spaces._config import ArchConfig
+from spaces._schema import describe_yaml_error, read_text_file
 
 SPACES_DIR = Path(__file__).parent
 ARCH_KEYS = tuple(field.name for field in dataclasses.fields(ArchConfig))
@@ -100,7 +101,13 @@ def load_space(name_or_path: str) -> DesignSpace:
             raise SpaceError(f"unknown space {name_or_path!r}; valid: {', '.join(list_spaces())} (or a path to a space YAML)")
     elif not path.is_file():
         raise SpaceError(f"space file {name_or_path} not found; pass a shipped name ({', '.join(list_spaces())}) or a YAML path")
-    return parse_space(path.read_text(encoding="utf-8"), str(path), default_name=path.stem)
+    return parse_space(read_text_file(path, "a design space", SpaceError), str(path), default_name=path.stem)
+
+
+def _ratio(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"ghost_ratio {value!r} is not a number")
+    return float(value)
 
 
 def parse_space(text: str, origin: str = "<space>", default_name: str = "custom") -> DesignSpace:
@@ -120,21 +127,23 @@ def parse_space(text: str, origin: str = "<space>", default_name: str = "custom"
             continue
         if key not in ARCH_KEYS:
             raise SpaceError(f"{where}: unknown key {key!r}; valid keys: {', '.join(META_KEYS + ARCH_KEYS)}")
-        if isinstance(value, list):
-            if not value:
-                raise SpaceError(f"{where}: {key!r} has no choices; give at least one value")
-            if len(set(map(repr, value))) != len(value):
-                raise SpaceError(f"{where}: {key!r} lists a choice twice")
-            values = [float(v) for v in value] if key == "ghost_ratio" else value
-            if len(values) == 1:
-                fixed[key] = values[0]
-            else:
-                choices[key] = values
-        else:
-            fixed[key] = float(value) if key == "ghost_ratio" else value
         try:
+            if isinstance(value, list):
+                if not value:
+                    raise SpaceError(f"{where}: {key!r} has no choices; give at least one value")
+                if len(set(map(repr, value))) != len(value):
+                    raise SpaceError(f"{where}: {key!r} lists a choice twice")
+                values = [_ratio(v) for v in value] if key == "ghost_ratio" else value
+                if len(values) == 1:
+                    fixed[key] = values[0]
+                else:
+                    choices[key] = values
+            else:
+                fixed[key] = _ratio(value) if key == "ghost_ratio" else value
             for candidate in choices.get(key, [fixed.get(key)]):
                 ArchConfig(**{key: candidate})
+        except SpaceError:
+            raise
         except (TypeError, ValueError) as error:
             raise SpaceError(f"{where}: {error}") from None
     if "task" in choices:

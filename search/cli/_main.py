@@ -9,26 +9,32 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import os
 import re
 import signal
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
 # Only light modules at the top: the parser (and every --help) must not load torch,
 # plotly or Optuna; each command imports what it runs.
 from cost_models import ACCEPTED_FORMS, DeviceError, SizeError, format_size, list_devices, load_device, parse_size, size_units
-from spaces import CELLS, FEATURE_FRONT_ENDS, TASKS, ArchConfig, SpaceError, describe_yaml_error, list_spaces, load_config, load_space
+from spaces import CELLS, FEATURE_FRONT_ENDS, TASKS, ArchConfig, SchemaError, SpaceError, list_spaces, load_config, load_space
 
 from search.cli._evaluate import add_evaluate
 from search.cli._choices import LazyChoices
 from search.cli._measure import add_calibrate, add_measure_option, measure_for_cost, measured_fields, print_measured
 from search.cli._reports import add_export, add_report, add_runs, add_show, add_train
-from search._errors import DataError, StudyError, UsageError
+from search._errors import DEBUG_ENV, DataError, RunInterrupted, StudyError, UsageError, debugging
+from search._settings import MAX_SEED
 from search.study import DEFAULT_SAMPLER, SAMPLERS
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+# Counts (trials, epochs, workers, ...) above this are typing slips, not plans.
+MAX_COUNT = 1_000_000
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -73,8 +79,20 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite positive number, got {text}")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_SEED} (2**32 - 1), got {text}")
     return value
 
 
@@ -146,16 +164,9 @@ def _add_architecture_options(parser: argparse.ArgumentParser) -> None:
 
 def _config_from_args(args: argparse.Namespace) -> ArchConfig:
     if args.config:
-        import yaml
-
-        try:
-            return load_config(args.config)
-        except OSError as error:
-            raise UsageError(f"cannot read --config {args.config}: {error.strerror}") from None
-        except yaml.YAMLError as error:
-            raise UsageError(f"--config {args.config} is not valid YAML: {describe_yaml_error(error)}") from None
-        except (ValueError, TypeError) as error:
-            raise UsageError(f"--config {args.config}: {str(error).splitlines()[0]}") from None
+        if not Path(args.config).exists():
+            raise UsageError(f"cannot read --config {args.config}: no such file; pass a design YAML such as an exported model.yaml")
+        return load_config(args.config)  # a SchemaError names the file, the key and the accepted values
     features = args.features or ("mfcc10" if args.task == "kws" else "stft129")
     try:
         return ArchConfig(
@@ -292,6 +303,8 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_COUNT:,}, got {text}")
     return value
 
 
@@ -362,7 +375,7 @@ def _add_run(commands: Any) -> None:
         default="auto",
         help="worker processes on this machine, one torch thread each (default auto: one per core); a trial's result does not depend on it",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sampler and of proxy training (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed of the sampler and of proxy training, 0 to 2**32 - 1 (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar or per-trial lines")
     parser.set_defaults(handler=_run)
 
@@ -408,7 +421,7 @@ def _add_worker(commands: Any) -> None:
     parser = commands.add_parser("worker", help="join an existing study and run its trials")
     parser.add_argument("--storage", required=True, help="the study's storage URL (journal:PATH for a local journal file)")
     parser.add_argument("--study", required=True)
-    parser.add_argument("--max-trials", type=_positive_int, help="trials for this worker (default: until the study's target)")
+    parser.add_argument("--max-trials", type=_positive_int, help="at most this many trials for this worker (it always stops at the study's target)")
     parser.add_argument("--timeout", type=_duration)
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--weights-dir", help="where to keep proxy-trained weights for export (default: runs/<study>/weights)")
@@ -424,7 +437,7 @@ def _add_worker(commands: Any) -> None:
     expect.add_argument("--space")
     expect.add_argument("--objectives")
     expect.add_argument("--sampler", choices=SAMPLERS)
-    expect.add_argument("--seed", type=int)
+    expect.add_argument("--seed", type=_seed)
     expect.add_argument("--epochs", type=_positive_int)
     expect.add_argument("--data-fraction", type=_fraction)
     expect.add_argument("--utterances-per-class", type=_positive_int)
@@ -451,16 +464,21 @@ def _worker(args: argparse.Namespace) -> int:
     from search.study import join_study
 
     weights_dir = Path(args.weights_dir) if args.weights_dir else Path("runs") / args.study / "weights"
-    join_study(
-        storage=args.storage,
-        study=args.study,
-        max_trials=args.max_trials,
-        timeout=args.timeout,
-        progress=not args.no_progress,
-        prefix=args.prefix,
-        weights_dir=weights_dir,
-        expect={name: getattr(args, name) for name in WORKER_CHECKS if getattr(args, name) is not None},
-    )
+    try:
+        join_study(
+            storage=args.storage,
+            study=args.study,
+            max_trials=args.max_trials,
+            timeout=args.timeout,
+            progress=not args.no_progress,
+            prefix=args.prefix,
+            weights_dir=weights_dir,
+            expect={name: getattr(args, name) for name in WORKER_CHECKS if getattr(args, name) is not None},
+        )
+    except KeyboardInterrupt:
+        if args.prefix:  # a worker started by `search run`, which reports the interrupt
+            return EXIT_INTERRUPTED
+        raise
     return 0
 
 
@@ -484,6 +502,8 @@ COMMANDS: list[Callable[[Any], None]] = [
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="search", description="Hardware-aware architecture search for GhostRNN keyword spotting and speech enhancement.")
+    # Read (and removed) by main() wherever it stands; declared here for --help.
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error (anywhere on the command line)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
     for add in COMMANDS:
@@ -509,8 +529,25 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _unexpected(error: BaseException) -> str:
+    """One line for an error no check foresaw: what failed and on which file."""
+    if isinstance(error, MemoryError):
+        return "out of memory; use a smaller --utterances-per-class, space or --workers"
+    if isinstance(error, OSError) and error.strerror:
+        target = f" {error.filename}" if error.filename else ""
+        return f"{error.strerror.lower()}:{target} (check the path and its permissions)"
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else 'no message'}"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # --debug is taken anywhere on the line (and reaches worker processes via the environment).
+    debug = "--debug" in argv
+    argv = [part for part in argv if part != "--debug"]
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
+    debug = debug or debugging()
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv
@@ -518,12 +555,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         return args.handler(args)
-    except (DeviceError, SizeError, DataError, UsageError, SpaceError, StudyError) as error:
+    except (DeviceError, SizeError, DataError, UsageError, SpaceError, StudyError, SchemaError) as error:
+        if debug:
+            traceback.print_exc()
         print(f"search: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except RunInterrupted as interrupt:
+        print(f"search: {interrupt}")
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
         print("search: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:  # the last line of defence: one line, the traceback on --debug
+        if debug:
+            traceback.print_exc()
+        print(f"search: error: {_unexpected(error)}" + ("" if debug else " (run with --debug for the traceback)"), file=sys.stderr)
+        return EXIT_USAGE
 
 
 def entry_point() -> None:

@@ -105,6 +105,36 @@ def weights_path(run: OpenedRun, trial: FrozenTrial) -> Path:
     )
 
 
+def load_trial_weights(path: Path, trial: FrozenTrial) -> dict[str, torch.Tensor]:
+    """The state dict in ``path``, refused (naming the trial) unless it is the one trained.
+
+    The file must match the SHA-256 the trial recorded when it saved its weights (older
+    studies recorded none), load as a state dict of tensors, and hold only finite values.
+    """
+    import hashlib
+    import io
+
+    where = f"the weights of trial {trial.number} ({path})"
+    fix = "re-run its design in a new study, or export another trial"
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise StudyError(f"{where} cannot be read ({error.strerror}); {fix}") from None
+    expected = trial.user_attrs.get("weights_sha256")
+    if expected is not None and hashlib.sha256(raw).hexdigest() != expected:
+        raise StudyError(f"{where} are damaged: the file differs from the one the trial saved (checksum mismatch); {fix}")
+    try:
+        state_dict = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated, empty, text or foreign: torch raises many kinds
+        raise StudyError(f"{where} are not a readable weights file ({type(error).__name__}); {fix}") from None
+    if not isinstance(state_dict, dict) or not all(isinstance(value, torch.Tensor) for value in state_dict.values()):
+        raise StudyError(f"{where} hold no state dict of tensors; {fix}")
+    broken = [name for name, value in state_dict.items() if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if broken:
+        raise StudyError(f"{where} hold non-finite values (in {', '.join(broken[:3])}); {fix}")
+    return state_dict
+
+
 def _device_section(settings: RunSettings, device: DeviceProfile, directory: Path) -> tuple[str, dict[str, Any]]:
     """How to name the device on a command line: a shipped profile by name, else a device.yaml beside."""
     if device.name in list_devices() and load_device(device.name).to_dict() == device.to_dict():
@@ -208,7 +238,7 @@ def export_run(
     attrs = chosen.user_attrs
     config = ArchConfig.from_dict(attrs["config"])
     path = weights_path(run, chosen)
-    state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    state_dict = load_trial_weights(path, chosen)
     model = build_model(config)
     try:
         model.load_state_dict(state_dict)

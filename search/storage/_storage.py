@@ -14,12 +14,15 @@ also come from ``PGPASSWORD``/``~/.pgpass`` (PostgreSQL) or ``GHOSTRNN_STORAGE_P
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
-import re
+import shutil
 import sqlite3
+import sys
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage
@@ -52,6 +55,11 @@ def local_storage_url(run_dir: Path, workers: int) -> str:
 
 
 def _check_sqlite_file(path: Path) -> None:
+    """Refuse a study file that is not SQLite or whose pages are damaged, naming the fix.
+
+    ``quick_check`` reads every page (milliseconds for a study), so damage in the middle
+    of the file is found here rather than as an obscure error at some later commit.
+    """
     if not path.exists():
         return
     try:
@@ -59,6 +67,72 @@ def _check_sqlite_file(path: Path) -> None:
             connection.execute("select name from sqlite_master limit 1").fetchall()
     except sqlite3.DatabaseError as error:
         raise StudyError(f"{path} is not a readable study database ({error}); move it away or choose another --study") from None
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+            problems = [row[0] for row in connection.execute("pragma quick_check").fetchall()]
+    except sqlite3.DatabaseError as error:
+        problems = [str(error)]
+    if problems != ["ok"]:
+        raise StudyError(
+            f"{path} is damaged ({problems[0]}); restore it from a backup, or salvage it with "
+            f"'sqlite3 {path} .recover | sqlite3 recovered.db', or move it away and choose another --study"
+        )
+
+
+# Every record of Optuna's journal file is one JSON object on its own line, starting so.
+_JOURNAL_RECORD = b'{"op_code"'
+
+
+def repair_journal(path: Path) -> Optional[str]:
+    """Remove what a writer killed mid-record left in a journal file; a line on what was done.
+
+    Optuna skips a last line without its newline, but the next record is then appended
+    to that fragment and the journal becomes unreadable. A fragment at the end is cut
+    off; one already glued to the next record is removed (the file is copied to
+    ``<name>.damaged`` first). Any other unreadable line is a StudyError naming it.
+    The journal's own lock is held, so no live writer is mid-record.
+    """
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    lock = JournalFileOpenLock(str(path))
+    lock.acquire()
+    try:
+        raw = path.read_bytes()
+        lines = raw.split(b"\n")
+        tail = lines.pop()  # b"" when the file ends with a newline
+        repaired, glued = [], []
+        for number, line in enumerate(lines, start=1):
+            if _is_record(line):
+                repaired.append(line)
+                continue
+            start = line.find(_JOURNAL_RECORD, 1)
+            if start > 0 and _is_record(line[start:]):
+                repaired.append(line[start:])
+                glued.append(number)
+                continue
+            raise StudyError(
+                f"{path} is damaged at line {number} (not a journal record); keep a copy, then delete that line "
+                f"(sed -i '{number}d' {path}) or move the file away and choose another --study"
+            )
+        if not tail and not glued:
+            return None
+        if glued:
+            shutil.copyfile(path, path.with_name(path.name + ".damaged"))
+        body = b"".join(line + b"\n" for line in repaired)
+        temporary = path.with_name(path.name + ".repair")
+        temporary.write_bytes(body)
+        os.replace(temporary, path)
+    finally:
+        lock.release()
+    if glued:
+        return f"{path}: removed the cut-short records glued to line(s) {', '.join(map(str, glued))} (the file as it was is {path.name}.damaged)"
+    return f"{path}: removed a record cut short at its end ({len(tail)} bytes) by a process killed while writing"
+
+
+def _is_record(line: bytes) -> bool:
+    """A whole record, told without parsing it (Optuna parses every line anyway): one
+    record start (quotes inside values are escaped, so it cannot occur there) and its end."""
+    return line.startswith(_JOURNAL_RECORD) and line.endswith(b"}") and line.count(_JOURNAL_RECORD) == 1
 
 
 def _positive_int_env(name: str, default: int) -> int:
@@ -98,18 +172,26 @@ def open_storage(url: str, heartbeat: Optional[bool] = None) -> BaseStorage:
     """
     if url.startswith("journal:"):
         path = Path(url[len("journal:") :])
+        repaired = repair_journal(path)
+        if repaired is not None:
+            print(f"search: {repaired}", file=sys.stderr)
         try:
             backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
             return JournalStorage(backend)
         except Exception as error:  # a damaged journal raises from deep inside Optuna
             raise StudyError(f"{path} is not a readable study journal ({error}); move it away or choose another --study") from None
+    creating = contextlib.nullcontext()
     if url.startswith("sqlite:///"):
-        _check_sqlite_file(Path(url[len("sqlite:///") :]))
+        database = Path(url[len("sqlite:///") :])
+        _check_sqlite_file(database)
+        # Two commands opening a new study file at once would both create its tables
+        # (one then fails on Optuna's schema version row).
+        creating = _file_lock(database.with_name(database.name + ".open-lock"))
     if heartbeat is None:
         heartbeat = is_shared_url(url)
     reconnector = Reconnector(mask_url(url), retry_seconds_from_env())
     try:
-        with warnings.catch_warnings():
+        with creating, warnings.catch_warnings():
             # Heartbeat and retry callback are marked experimental; the warning says
             # nothing a user can act on.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -126,6 +208,17 @@ def open_storage(url: str, heartbeat: Optional[bool] = None) -> BaseStorage:
         raise StudyError(f"cannot open storage {mask_url(url)}: {first_line(error)}") from None
     storage.reconnector = reconnector
     return storage
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created if missing) for the block."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _engine_options(url: str) -> Optional[dict]:

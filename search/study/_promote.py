@@ -36,7 +36,7 @@ from spaces import ArchConfig
 
 from search._settings import RunSettings
 from search.study._defaults import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS
-from search.study._study import save_weights
+from search.study._study import file_sha256, save_weights
 from search.training import Fidelity, train_proxy
 
 PROMOTION_ATTR = "promotion"  # the settings of the latest promotion of the study
@@ -147,7 +147,8 @@ def promote(
             outcome = train_proxy(config, data, promotion_fidelity(base, plan.epochs, seed))
             run = {"seed": seed, "metric": outcome.metric, "status": outcome.status, "seconds": outcome.wall_seconds}
             if weights_dir is not None and outcome.state_dict is not None:
-                run["weights"] = str(save_weights(weights_dir, f"{trial.user_attrs['design_key']}-e{plan.epochs}-s{seed}", outcome.state_dict))
+                path = save_weights(weights_dir, f"{trial.user_attrs['design_key']}-e{plan.epochs}-s{seed}", outcome.state_dict)
+                run["weights"], run["weights_sha256"] = str(path), file_sha256(path)
             record["runs"] = record["runs"] + [run]
             metrics = [item["metric"] for item in record["runs"]]
             record["metric"] = statistics.fmean(metrics)

@@ -10,6 +10,7 @@ Example (a tiny run; the first call generates and caches the synthetic corpus):
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import shlex
 import subprocess
@@ -28,11 +29,12 @@ from cost_models import DeviceProfile, analytic_cost, canonical_size, format_siz
 from reports import format_duration, format_table
 from spaces import DesignSpace, load_space
 
-from search._errors import UsageError
-from search._settings import RunSettings, parse_objectives
+from search._errors import RunInterrupted, UsageError
+from search._settings import MAX_SEED, RunSettings, parse_objectives
 from search.data import parse_keywords
 from search.study._defaults import DEFAULT_TRIALS
 from search.study._join import join_conflicts
+from search.study._processes import die_with_parent, quiet_trial_failures
 from search.study._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, PromotionPlan, promote as promote_front
 from search.storage import lost_error
 from search.storage import PASSWORD_ENV, StudyError, local_storage_url, mask_url, open_storage, split_password
@@ -57,9 +59,12 @@ from search.training import Fidelity
 
 # Each finished trial gets its own line from this module; Optuna's INFO lines would repeat it.
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+quiet_trial_failures()
 
 TARGET_TRIALS_ATTR = "target_trials"
 LATENCY_MODELS = ("analytic", "measured")
+# More local worker processes than this is a typing slip (each holds a copy of the data).
+MAX_WORKERS = 256
 
 
 @dataclass
@@ -131,8 +136,10 @@ def build_settings(
             raise UsageError(f"--latency-model measured: {problem}")
         if not profile.isa or profile.cycles_per_instruction is None:
             raise UsageError(f"--latency-model measured needs a device with an instruction set to emulate (isa, cycles_per_instruction); {profile.name} has none")
-    if latency_budget is not None and latency_budget <= 0:
-        raise UsageError(f"--latency-budget must be positive, got {latency_budget}")
+    if latency_budget is not None and not (math.isfinite(latency_budget) and latency_budget > 0):
+        raise UsageError(f"--latency-budget must be a finite positive number, got {latency_budget}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
     fidelity = fidelity or Fidelity()
     settings = RunSettings(
         task=task,
@@ -222,6 +229,8 @@ def trial_line(trial: FrozenTrial, metric_name: str, units: str = "iec", latency
     design = attrs.get("design", "?")
     latency = f"{cost.get('latency_ms', 0):.2f} ms" + (" measured" if latency_model == "measured" else "")
     costs = f"mem {format_size(cost.get('memory_bytes', 0), units)}, {latency}, {cost.get('macs', 0) / 1e6:.2f} MMAC"
+    if trial.state == TrialState.PRUNED and attrs.get("train_status") == "cut short":
+        return f"#{trial.number:<4d} {design:34s} {costs}  cut short, not scored: {attrs.get('train_reason', '')}"
     if trial.state != TrialState.COMPLETE:
         return f"#{trial.number:<4d} {design:34s} {costs}  {trial.state.name.lower()}"
     if not attrs.get("feasible"):
@@ -284,7 +293,7 @@ def run_worker(
     weights_dir: Optional[Path] = None,
     claim: Optional[TrialClaim] = None,
 ) -> None:
-    """Run up to ``max_trials`` trials of ``study`` in this process.
+    """Run up to ``max_trials`` trials of ``study`` in this process, never past its target.
 
     ``max_trials`` None: run until the study has its target number of finished
     trials, together with whatever other workers share it (see :mod:`search.study._target`).
@@ -307,10 +316,9 @@ def run_worker(
             bar.update(1)
 
     try:
-        if max_trials is None:
-            run_to_target(study, objective, target, claim or TrialClaim(), [report], timeout, prefix)
-        else:
-            study.optimize(objective, n_trials=max_trials, timeout=timeout, callbacks=[report])
+        # Whatever the quota, the study never goes past its target: other processes
+        # (a second `search run`, a worker of a killed run) count too.
+        run_to_target(study, objective, target, claim or TrialClaim(), [report], timeout, prefix, max_runs=max_trials)
     except Exception:
         # A database that stayed away: report that, not what it broke on the way out.
         lost = lost_error(study._storage)
@@ -332,6 +340,8 @@ def resolve_workers(workers: Union[int, str]) -> int:
         return max(1, len(cores))
     if isinstance(workers, str) or workers < 1:
         raise UsageError(f"--workers must be 'auto' or at least 1, got {workers}")
+    if workers > MAX_WORKERS:
+        raise UsageError(f"--workers {workers} is more than {MAX_WORKERS}; use about one per CPU core (this machine has {os.cpu_count()})")
     return workers
 
 
@@ -371,7 +381,9 @@ def _spawn_workers(
         command += ["--weights-dir", str(weights_dir), "--no-progress", "--prefix", f"[w{index + 1}] "]
         if timeout is not None:
             command += ["--timeout", str(timeout)]
-        processes.append(subprocess.Popen(command, env=environment))
+        # A worker stops when this process dies, even by SIGKILL: an orphan would go on
+        # running trials that a re-run of the command also runs.
+        processes.append(subprocess.Popen(command, env=environment, preexec_fn=die_with_parent))
     start = finished_count(study)
     bar = tqdm(total=remaining, desc="trials", unit="trial", disable=not progress, dynamic_ncols=True)
     try:
@@ -501,13 +513,18 @@ def run(
     run_dir = _prepare_run_dir(out, study_name)
     storage_url = storage or local_storage_url(run_dir, workers)
     storage_obj = open_storage(storage_url)
-    study_obj = open_study(settings, study_name, storage_obj, trials, create=True)
-    study_obj.set_user_attr(TARGET_TRIALS_ATTR, trials)
-
-    recovered = recover_interrupted(study_obj)
-    if not study_obj.get_trials(deepcopy=False):
-        for params in baseline_designs(design_space, profile, limits_of(settings)):
-            study_obj.enqueue_trial(params)
+    # Two commands started together on one study must not both queue the baselines.
+    claim = trial_claim(storage_url, storage_obj, study_name)
+    claim.acquire()
+    try:
+        study_obj = open_study(settings, study_name, storage_obj, trials, create=True)
+        study_obj.set_user_attr(TARGET_TRIALS_ATTR, trials)
+        recovered = recover_interrupted(study_obj, claim_held=claim.exclusive)
+        if not study_obj.get_trials(deepcopy=False):
+            for params in baseline_designs(design_space, profile, limits_of(settings)):
+                study_obj.enqueue_trial(params)
+    finally:
+        claim.release()
     done = finished_count(study_obj)
     remaining = max(0, trials - done)
     if progress:
@@ -528,11 +545,7 @@ def run(
     interrupted = False
     try:
         if remaining and workers == 1:
-            if shared:
-                claim = trial_claim(storage_url, storage_obj, study_name)
-                run_worker(study_obj, settings, None, timeout, progress, weights_dir=run_dir / "weights", claim=claim)
-            else:
-                run_worker(study_obj, settings, remaining, timeout, progress, weights_dir=run_dir / "weights")
+            run_worker(study_obj, settings, None if shared else remaining, timeout, progress, weights_dir=run_dir / "weights", claim=claim)
         elif remaining:
             from search.data import load_task_data
 
@@ -551,9 +564,7 @@ def run(
     frame, pareto, files = write_outputs(study_obj, settings, run_dir)
     result = RunResult(study=study_obj, run_dir=run_dir, trials=frame, pareto=pareto, metric_name=settings.metric_name, files=files, settings=settings)
     if interrupted:
-        if progress:
-            print(f"\ninterrupted after {finished_count(study_obj)} of {trials} trials; run the same command to resume")
-        raise KeyboardInterrupt
+        raise RunInterrupted(f"interrupted after {finished_count(study_obj)} of {trials} trials; run the same command to resume")
     return result
 
 

@@ -31,8 +31,8 @@ from spaces import ArchConfig, DesignSpace, parse_space
 
 from search._settings import SETTINGS_ATTR, RunSettings, limits_of
 from search.storage import StudyError
-from search.study._defaults import DEFAULT_SAMPLER, SAMPLERS
-from search.study._target import fail_stale_trials
+from search.study._processes import deferred_interrupts, worker_id
+from search.study._target import CLAIMED_BY_ATTR, fail_stale_trials
 from search.training import ProxyResult, Trainer
 
 # The system attribute optuna-dashboard (0.21) reads a trial's constraints from: one list,
@@ -50,10 +50,6 @@ UNTRAINED_METRIC = {"kws": 0.0, "se": -100.0}
 
 def design_key(config: ArchConfig) -> str:
     return hashlib.sha256(config.canonical().to_yaml().encode()).hexdigest()[:16]
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def worker_seed(seed: int) -> int:
@@ -248,11 +244,14 @@ class Objective:
         return cost, summary
 
     def __call__(self, trial: Trial) -> list[float]:
-        params = {key: trial.suggest_categorical(key, values) for key, values in self.space.choices.items()}
-        # Right after the design is known: which process owns this trial, so that a later
-        # run can tell a trial whose process was killed from one still in progress (and
-        # retry its design: the params are already stored).
-        trial.set_user_attr("worker", worker_id())
+        # The design is stored one parameter at a time: an interrupt in between would leave
+        # half a design, and its retry would become another design.
+        with deferred_interrupts():
+            params = {key: trial.suggest_categorical(key, values) for key, values in self.space.choices.items()}
+            # Right after the design is known: which process owns this trial, so that a later
+            # run can tell a trial whose process was killed from one still in progress (and
+            # retry its design: the params are already stored).
+            trial.set_user_attr("worker", worker_id())
         config = self.space.config(params)
         cost, measured = self.cost_of(config)
         key = design_key(config)
@@ -290,7 +289,7 @@ class Objective:
 
         earlier = self._earlier_result(trial, key)
         if earlier is not None:
-            for name in ("metric", "curve", "train_status", "train_reason", "train_seconds", "counted_macs", "trained", "fidelity", "weights"):
+            for name in ("metric", "curve", "train_status", "train_reason", "train_seconds", "counted_macs", "trained", "fidelity", "weights", "weights_sha256"):
                 if name in earlier.user_attrs:
                     trial.set_user_attr(name, earlier.user_attrs[name])
             trial.set_user_attr("duplicate_of", earlier.number)
@@ -304,6 +303,8 @@ class Objective:
         if self.on_progress is not None:
             self.on_progress(trial.number, config, cost, None)
         outcome = self.trainer(config, on_epoch=lambda record: self._epoch_done(trial, config, cost, record))
+        if outcome.status == "timeout":
+            raise self._cut_short(trial, outcome)
         trial.set_user_attr("trained", True)
         trial.set_user_attr("metric", outcome.metric)
         trial.set_user_attr("curve", outcome.curve)
@@ -314,6 +315,8 @@ class Objective:
         trial.set_user_attr("fidelity", outcome.fidelity.to_dict())
         if self.weights_dir is not None and outcome.state_dict is not None:
             path = save_weights(self.weights_dir, key, outcome.state_dict)
+            # Export checks the file against this before it trusts the weights.
+            trial.set_user_attr("weights_sha256", file_sha256(path))
             trial.set_user_attr("weights", str(path))
         return objective_values(self.settings, outcome.metric, cost)
 
@@ -325,6 +328,23 @@ class Objective:
         trial.storage.set_trial_intermediate_value(trial._trial_id, step, float(record["metric"]))
         if self.on_progress is not None:
             self.on_progress(trial.number, config, cost, record)
+
+    @staticmethod
+    def _cut_short(trial: Trial, outcome: ProxyResult) -> optuna.TrialPruned:
+        """A design the time limit stopped before its last epoch: recorded, never scored.
+
+        Its score at a partial epoch would depend on how busy the machine was, so the
+        trial ends PRUNED (it counts towards --trials, never sits on a front) with what
+        it reached kept for the record.
+        """
+        trial.set_user_attr("train_status", "cut short")
+        trial.set_user_attr("train_reason", f"{outcome.reason}; raise --max-trial-seconds to train it fully")
+        trial.set_user_attr("partial_metric", outcome.metric)
+        trial.set_user_attr("curve", outcome.curve)
+        trial.set_user_attr("train_seconds", outcome.wall_seconds)
+        trial.set_user_attr("samples_seen", outcome.samples_seen)
+        trial.set_user_attr("fidelity", outcome.fidelity.to_dict())
+        return optuna.TrialPruned(outcome.reason)
 
     def _earlier_result(self, trial: Trial, key: str) -> Optional[FrozenTrial]:
         """A finished trial of the same design, waiting for one still being trained.
@@ -382,12 +402,21 @@ def save_weights(weights_dir: Path, key: str, state_dict: dict[str, Any]) -> Pat
     return path
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, in hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def finished_count(study: optuna.Study) -> int:
     """Trials that count towards ``--trials``: complete ones (failed ones are retried)."""
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
-def recover_interrupted(study: optuna.Study) -> list[int]:
+def recover_interrupted(study: optuna.Study, claim_held: bool = False) -> list[int]:
     """Fail this host's RUNNING trials whose process is gone and queue their designs again.
 
     A run stopped by Ctrl-C marks its trial failed itself; one killed outright leaves
@@ -399,20 +428,30 @@ def recover_interrupted(study: optuna.Study) -> list[int]:
     recovered = []
     dead_candidates = [] if is_heartbeat_enabled(study._storage) else study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in dead_candidates:
-        worker = trial.user_attrs.get("worker", "")
-        worker_host, _, pid_text = worker.rpartition(":")
-        if worker_host != host or not pid_text.isdigit() or _process_alive(int(pid_text)):
-            continue
+        worker = trial.user_attrs.get("worker") or trial.user_attrs.get(CLAIMED_BY_ATTR)
+        if worker is None:
+            # Trials are created, and their worker recorded, under the study's trial claim,
+            # which the caller holds: one without a worker lost its process in between.
+            if not claim_held:
+                continue
+        else:
+            worker_host, _, pid_text = worker.rpartition(":")
+            if worker_host != host or not pid_text.isdigit() or _process_alive(int(pid_text)):
+                continue
         try:
             study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
         recovered.append(trial.number)
+    settings_text = study.user_attrs.get(SETTINGS_ATTR)
+    dimensions = set(parse_space_dict(RunSettings.from_json(settings_text).space).choices) if settings_text else None
     everything = study.get_trials(deepcopy=False)
     retried = {t.system_attrs.get("retry_of") for t in everything} | {t.system_attrs.get("failed_trial") for t in everything}
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         is_retry = trial.system_attrs.get("retry_of") is not None or trial.system_attrs.get("failed_trial") is not None
-        if trial.number in retried or is_retry or not trial.params:
+        # A process killed while sampling leaves half a design: not a design to retry.
+        whole = dimensions is None or dimensions <= set(trial.params)
+        if trial.number in retried or is_retry or not trial.params or not whole:
             continue
         study.enqueue_trial(trial.params, skip_if_exists=False)
         # Mark the queued copy so the design is retried only once.

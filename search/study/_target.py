@@ -33,8 +33,11 @@ from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from search.storage import lost_error
+from search.study._processes import deferred_interrupts, delivered_interrupts, worker_id
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# The trial attribute naming the process that created a trial (host:pid).
+CLAIMED_BY_ATTR = "claimed_by"
 # How often an idle worker looks again when heartbeats are off (with them, the
 # heartbeat interval is used).
 DEFAULT_POLL_SECONDS = 5.0
@@ -42,6 +45,8 @@ DEFAULT_POLL_SECONDS = 5.0
 
 class TrialClaim:
     """Mutual exclusion around "count the trials, then start one"; a no-op by default."""
+
+    exclusive = False  # whether holding it really keeps other workers out
 
     def acquire(self) -> None:
         """Block until this worker alone may start a trial."""
@@ -51,6 +56,8 @@ class TrialClaim:
 
 
 class _FileClaim(TrialClaim):
+    exclusive = True
+
     def __init__(self, path: Path):
         self.path = path
         self._handle: Optional[Any] = None
@@ -68,6 +75,8 @@ class _FileClaim(TrialClaim):
 
 class _AdvisoryClaim(TrialClaim):
     """A PostgreSQL advisory lock on its own pooled connection."""
+
+    exclusive = True
 
     def __init__(self, storage: Any, key: int):
         self.storage = storage
@@ -151,28 +160,38 @@ def run_to_target(
     callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
     timeout: Optional[float] = None,
     prefix: str = "",
+    max_runs: Optional[int] = None,
 ) -> int:
     """Run trials until ``study`` has ``target`` finished ones; returns how many ran here.
 
-    ``timeout`` stops starting new trials after that many seconds, like Optuna's.
+    ``timeout`` stops starting new trials after that many seconds, like Optuna's;
+    ``max_runs`` after this process has run that many.
     """
     heartbeat = is_heartbeat_enabled(study._storage)
     poll = float(study._storage.get_heartbeat_interval()) if heartbeat else DEFAULT_POLL_SECONDS
     started, ran = time.monotonic(), 0
-    while timeout is None or time.monotonic() - started < timeout:
+    while (timeout is None or time.monotonic() - started < timeout) and (max_runs is None or ran < max_runs):
         current: list[Trial] = []
 
         def claimed(trial: Trial) -> Sequence[float]:
+            # Recorded under the claim: a trial without it is then one whose process died
+            # while creating it (see recover_interrupted). The objective records "worker"
+            # once the design is stored.
+            trial.set_user_attr(CLAIMED_BY_ATTR, worker_id())
             # The new trial now exists in the study, so the next worker counts it.
             claim.release()
             current.append(trial)
-            return objective(trial)
+            with delivered_interrupts():  # Ctrl-C acts during the trial itself
+                return objective(trial)
 
         claim.acquire()
         try:
             step = _next_step(study, target, heartbeat)
             if step == "run":
-                study.optimize(claimed, n_trials=1, callbacks=list(callbacks))
+                # Held while Optuna creates the trial and stores its result: an interrupt
+                # there would leave a trial RUNNING forever or a result half-stored.
+                with deferred_interrupts():
+                    study.optimize(claimed, n_trials=1, callbacks=list(callbacks))
                 ran += 1
         except Exception as error:
             lost = lost_error(study._storage)

@@ -22,15 +22,16 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import torch
-import yaml
 
 from reports import format_table, read_model_yaml
-from spaces import ArchConfig, build_model, describe_yaml_error
+from spaces import ArchConfig, SchemaError, build_model
 
 from search.data import load_kws_data, load_se_data
 from search._errors import UsageError
 from search.training._fidelity import DEFAULT_EPOCHS, Fidelity
 from search.training._trainer import ProxyResult, evaluate_kws, evaluate_se, train_proxy
+
+MAX_EPOCHS = 100_000
 
 
 @dataclass
@@ -49,9 +50,10 @@ def _read(path: Union[str, Path]) -> tuple[dict[str, Any], ArchConfig]:
         raise UsageError(f"{path} does not exist; pass the model.yaml written by 'search export'")
     try:
         document = read_model_yaml(path)
+    except SchemaError as error:
+        raise UsageError(str(error)) from None
+    try:
         config = ArchConfig.from_dict(document["architecture"])
-    except yaml.YAMLError as error:
-        raise UsageError(f"cannot read {path}: not valid YAML: {describe_yaml_error(error)}") from None
     except (ValueError, TypeError) as error:
         raise UsageError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
     return document, config
@@ -81,15 +83,20 @@ def train_exported(
     progress: bool = True,
 ) -> TrainOutcome:
     """Train the design of ``model_yaml`` from scratch on all training data; score it on test."""
-    if epochs < 1:
-        raise UsageError(f"--epochs must be at least 1, got {epochs}")
+    if not 1 <= epochs <= MAX_EPOCHS:
+        raise UsageError(f"--epochs must be from 1 to {MAX_EPOCHS}, got {epochs}")
+    if max_seconds is not None and not (math.isfinite(max_seconds) and max_seconds > 0):
+        raise UsageError(f"--max-seconds must be a finite positive number, got {max_seconds}")
     document, config = _read(model_yaml)
     recipe = dict(document.get("training", {}).get("recipe", {}))
     known = set(Fidelity().to_dict())
-    fidelity = Fidelity.from_dict(
-        {key: value for key, value in recipe.items() if key in known}
-        | {"epochs": epochs, "data_fraction": 1.0, "max_seconds": max_seconds or math.inf}
-    )
+    try:
+        fidelity = Fidelity.from_dict(
+            {key: value for key, value in recipe.items() if key in known}
+            | {"epochs": epochs, "data_fraction": 1.0, "max_seconds": max_seconds or math.inf}
+        )
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"{model_yaml}: training.recipe: {str(error).splitlines()[0]}") from None
     data = load_exported_data(document, config, progress)
     if progress:
         print(

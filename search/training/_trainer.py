@@ -23,7 +23,6 @@ Example:
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from search.data import KwsData, KwsSplit
 from search.data import SeData, SeSplit, apply_mask, si_snr, si_snr_improvement, stft, istft
 from spaces import ArchConfig, build_model
 
-from search.training._fidelity import DEFAULT_BATCH_SIZES, Fidelity
+from search.training._fidelity import Fidelity
 
 Data = Union[KwsData, SeData]
 # Called with each curve record as soon as its epoch is scored (progress, learning curves).
