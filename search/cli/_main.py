@@ -312,9 +312,10 @@ def _workers(text: str) -> Union[int, str]:
     if text == "auto":
         return text
     try:
-        return _positive_int(text)
-    except argparse.ArgumentTypeError:
+        int(text)
+    except ValueError:
         raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number of at least 1, got {text!r}") from None
+    return _positive_int(text)
 
 
 def _fraction(text: str) -> float:

@@ -32,15 +32,13 @@ from spaces import DesignSpace, load_space
 from search._errors import RunInterrupted, UsageError
 from search._settings import MAX_SEED, RunSettings, parse_objectives
 from search.data import parse_keywords
-from search.study._defaults import DEFAULT_TRIALS
+from search.study._defaults import DEFAULT_SAMPLER, DEFAULT_TRIALS, SAMPLERS
 from search.study._join import join_conflicts
 from search.study._processes import die_with_parent, quiet_trial_failures
 from search.study._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, PromotionPlan, promote as promote_front
 from search.storage import lost_error
 from search.storage import PASSWORD_ENV, StudyError, local_storage_url, mask_url, open_storage, split_password
 from search.study._study import (
-    DEFAULT_SAMPLER,
-    SAMPLERS,
     Objective,
     baseline_designs,
     create_sampler,
