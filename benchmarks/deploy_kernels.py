@@ -9,7 +9,9 @@ each core:
 * the same code built portable (``-DGRNN_PORTABLE``: identical layout, plain C loops),
   so the SIMD kernels' gain is measured on one generator;
 
-and, for the KWS designs, the flash of the exported C library (``write_c_library``,
+the exported front ends (``mfcc10``, ``logmel40``) run in the emulator: instructions per
+steady-state hop and the latency that makes on each profile; and, for the KWS designs,
+the flash of the exported C library (``write_c_library``,
 cross-compiled for the Cortex-M7 with the project's clang, ``-O2``: ``.text + .rodata +
 .data`` of the model and weights objects, and of the front end) against the analytic
 flash model.
@@ -117,6 +119,35 @@ def library_flash(config: ArchConfig) -> dict:
     }
 
 
+def front_end_per_hop() -> dict:
+    """The exported front ends in the emulator: instructions per steady-state hop, and latency."""
+    from cost_models.deploy import front_end_cost, measure_front_end, quantize_model
+    from search.results._c_export import front_end_spec
+
+    rng = np.random.default_rng(0)
+    audio = np.clip(rng.normal(0, 3000, 16000), -32768, 32767).astype(np.int16)
+    results = {}
+    for name in ("mfcc10", "logmel40"):
+        config = ArchConfig(hidden=16, features=name)
+        torch.manual_seed(0)
+        quantized = quantize_model(build_model(config).eval(), config)
+        spec = front_end_spec(config, torch.zeros(config.input_size), torch.ones(config.input_size))
+        cost = front_end_cost(spec)
+        rows = {}
+        for isa in DEVICES:
+            device = load_device(isa)
+            with tempfile.TemporaryDirectory() as scratch:
+                measured = measure_front_end(quantized, spec, audio, isa, scratch)
+            milliseconds = 1000 * measured.instructions_per_hop * device.cycles_per_instruction / device.clock_hz
+            rows[isa] = {
+                "instructions_per_hop": measured.instructions_per_hop,
+                "ms_per_hop": milliseconds,
+                "share_of_hop_period": milliseconds / (1000 * spec.hop_samples / spec.sample_rate),
+            }
+        results[name] = {"table_bytes": cost.table_bytes, "state_bytes": cost.state_bytes, "ops_per_frame": cost.ops_per_frame, "devices": rows}
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", action="store_true", help="only the emulated counts (for a checkout of an older generator)")
@@ -153,6 +184,7 @@ def main() -> int:
     report = {"generator_version": GENERATOR_VERSION, "python": platform.python_version(), "kernels": rows}
     if not args.baseline:
         report["library_flash_cortex_m7"] = {label: library_flash(config) for label, config in DESIGNS.items() if config.task == "kws"}
+        report["front_end"] = front_end_per_hop()
     report["benchmark_seconds"] = time.perf_counter() - start
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
@@ -166,6 +198,9 @@ def main() -> int:
             f"library {label}: model+weights {data['model_and_weights_flash_bytes']:,} B vs analytic {data['analytic_flash_bytes']:,} B "
             f"({100 * data['model_vs_analytic']:+.1f} %); front end {data['front_end_flash_bytes']:,} B flash, {data['front_end_state_bytes']:,} B state"
         )
+    for name, data in report.get("front_end", {}).items():
+        per_device = ", ".join(f"{isa} {row['instructions_per_hop']:,.0f} instr = {row['ms_per_hop']:.2f} ms ({100 * row['share_of_hop_period']:.1f} % of the hop)" for isa, row in data["devices"].items())
+        print(f"front end {name}: {data['table_bytes']:,} B tables, {data['state_bytes']:,} B state; per hop: {per_device}")
     return 0
 
 

@@ -29,10 +29,12 @@ from cost_models.deploy._emulator import ElfSizes, EmulationResult, elf_sizes, e
 from cost_models.deploy._library import (
     LIBRARY_FILES,
     FrontEndCost,
+    FrontEndMeasurement,
     FrontEndSpec,
     LibraryError,
     build_library_driver,
     front_end_cost,
+    measure_front_end,
     run_library_driver,
     write_c_library,
 )
@@ -58,6 +60,7 @@ __all__ = [
     "CSource",
     "ElfSizes",
     "FrontEndCost",
+    "FrontEndMeasurement",
     "FrontEndSpec",
     "EmulationResult",
     "LibraryError",
@@ -74,6 +77,7 @@ __all__ = [
     "generate_c",
     "generate_c_float",
     "host_compiler",
+    "measure_front_end",
     "quantize_model",
     "require_cross_compiler",
     "require_emulator",

@@ -46,9 +46,13 @@ from spaces import ArchConfig
 
 from cost_models.deploy._quantize import RQ_SHIFT, QuantizedModel
 
+# sat16_shift30 in the generated C reads the shift of 30 from the high word.
+if RQ_SHIFT != 30:
+    raise ImportError(f"the generated requantisation assumes RQ_SHIFT = 30, not {RQ_SHIFT}")
+
 # Bump when the generated code changes what it computes or how: measured costs cached
 # on disk are keyed by it.
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "5"
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,14 @@ static inline int32_t read_word(const void *p) {{
 #endif
 #define RQ_SHIFT {RQ_SHIFT}
 #define GRNN_BLOCK 16 /* rows per call of the matrix kernels */
+/* Kept out of line: each cell (inlined, a two-layer model's code grows by several KiB)
+ * and the 4-row kernel, whose assembly needs 11 free registers (inlined into a busy
+ * caller, the compiler can run out). Measured: fewer instructions than inlined. */
+#if defined(__GNUC__)
+#define GRNN_NOINLINE __attribute__((noinline))
+#else
+#define GRNN_NOINLINE
+#endif
 #define ACT_IDENTITY 0
 #define ACT_TANH 1
 
@@ -247,7 +259,7 @@ static inline int32_t q15_to_q12(int32_t v) {{
  * (Cortex-M4/M7/M33) run two MACs per SMLAD; other targets run the same sums in C. */
 
 /* out[0..3] = init[0..3] (or 0) + the four interleaved rows at w times x[0..n). */
-static void mac4_s8_s16(const int8_t *w, const int16_t *x, int n, const int32_t *init, int32_t *out) {{
+GRNN_NOINLINE static void mac4_s8_s16(const int8_t *w, const int16_t *x, int n, const int32_t *init, int32_t *out) {{
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
     if (init) {{
         a0 = init[0];
@@ -364,7 +376,7 @@ _INT8_GRU = """
 /* GhostGRU step: gates read [h, g]; the reset gate scales only W_hc h + b_hn. The input
  * side of all 3m rows goes into the gate buffer in one pass; the recurrent side runs in
  * blocks of rows, each followed by its gate arithmetic. */
-static void gru_cell(const int8_t *w_ih, const int8_t *w_hh, const int32_t *b_in, const int32_t *b_hn,
+GRNN_NOINLINE static void gru_cell(const int8_t *w_ih, const int8_t *w_hh, const int32_t *b_in, const int32_t *b_hn,
                      int32_t mx, int32_t ms, int D, int H, int m, const int16_t *x, const int16_t *s,
                      int32_t *gates, int16_t *fresh) {
     int32_t as[GRNN_BLOCK], ah[GRNN_BLOCK];
@@ -398,7 +410,7 @@ static void gru_cell(const int8_t *w_ih, const int8_t *w_hh, const int32_t *b_in
 _INT8_LSTM = """
 /* GhostLSTM step: gates i, f, g, o read [h, g]; the cell state is intrinsic only. The input
  * side of all 4m rows goes into the gate buffer in one pass. */
-static void lstm_cell(const int8_t *w_ih, const int8_t *w_hh, const int32_t *b_in,
+GRNN_NOINLINE static void lstm_cell(const int8_t *w_ih, const int8_t *w_hh, const int32_t *b_in,
                       int32_t mx, int32_t ms, int D, int H, int m, const int16_t *x, const int16_t *s, int16_t *cell,
                      int32_t *gates, int16_t *fresh) {
     int32_t as[GRNN_BLOCK];

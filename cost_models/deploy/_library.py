@@ -14,9 +14,9 @@
 * ``example_main.c``: reads a 16-bit mono WAV and streams it hop by hop;
 * ``Makefile``: ``make`` builds ``libghostrnn.a`` and the example with ``$(CC)``.
 
-Nothing allocates, state lives in caller-owned structs, and the only libm call is
-``logf``. The FFT, window, filterbank and DCT are const tables computed here, so the
-target needs no ``sinf``/``cosf``.
+Nothing allocates, state lives in caller-owned structs, and nothing needs libm: the
+FFT twiddles, window, filterbank and DCT are const tables computed here, and the log is
+a series in the code (float rounding is its error).
 
 The front end is described by :class:`FrontEndSpec` (the caller fills it from its own
 feature code; ``search export`` takes it from ``search.data``), so this package does not
@@ -173,7 +173,7 @@ def _features_c(spec: FrontEndSpec, model: QuantizedModel) -> str:
         f" * power spectrum, {bands} mel bands, log(x + {spec.log_floor:g})"
         + (f", DCT-II to {dims} coefficients" if spec.kind == "mfcc" else "")
         + ",\n * (x - mean) / std, int16 at the model's input scale. Single-precision float; tables are const. */\n",
-        '#include "ghostrnn_model.h"\n#include <math.h>\n\n',
+        '#include "ghostrnn_model.h"\n\n',
         _floats("grnn_hann", hann),
         _floats("grnn_cos", cos_table),
         _floats("grnn_sin", sin_table),
@@ -198,6 +198,27 @@ def _features_c(spec: FrontEndSpec, model: QuantizedModel) -> str:
     )
     parts.append(
         f"""
+/* Natural log of x > 0 without libm: x = m 2^e with m in [sqrt(1/2), sqrt(2)), and
+ * ln m = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.172, by its series to s^9
+ * (truncation below 1e-8: float rounding dominates). */
+static float grnn_logf(float x) {{
+    union {{
+        float f;
+        uint32_t u;
+    }} v;
+    v.f = x;
+    int e = (int)((v.u >> 23) & 255u) - 127;
+    v.u = (v.u & 0x007FFFFFu) | 0x3F800000u;
+    float m = v.f;
+    if (m > 1.41421356f) {{
+        m *= 0.5f;
+        e += 1;
+    }}
+    float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
+    float series = s * (2.0f + s2 * (0.666666667f + s2 * (0.4f + s2 * (0.285714286f + s2 * 0.222222222f))));
+    return (float)e * 0.693147181f + series;
+}}
+
 /* In-place radix-2 FFT of {half} complex points (interleaved re, im). */
 static void fft_half(float *z) {{
     for (int i = 1, j = 0; i < {half}; i++) {{
@@ -270,7 +291,7 @@ void ghostrnn_features_compute(const int16_t *window, float *work, float *featur
             int bin = first + i;
             acc += weight[i] * (bin == {half} ? work[1] : work[2 * bin]);
         }}
-        mel[b] = logf(acc + {_float_literal(spec.log_floor)});
+        mel[b] = grnn_logf(acc + {_float_literal(spec.log_floor)});
     }}
 {dct_block}}}
 
@@ -468,7 +489,7 @@ libghostrnn.a: $(OBJECTS)
 \t$(CC) $(CFLAGS) -c $< -o $@
 
 example: example_main.c libghostrnn.a
-\t$(CC) $(CFLAGS) example_main.c libghostrnn.a -lm -o $@
+\t$(CC) $(CFLAGS) example_main.c libghostrnn.a -o $@
 
 clean:
 \trm -f $(OBJECTS) libghostrnn.a example
@@ -576,7 +597,7 @@ def build_library_driver(directory: Union[str, Path]) -> Path:
     driver.write_text(_DRIVER, encoding="utf-8")
     executable = directory / "check_driver"
     sources = [str(directory / name) for name in ("ghostrnn_model.c", "ghostrnn_weights.c", "ghostrnn_features.c")]
-    command = [compiler, *CFLAGS.split(), "-ffp-contract=off", *sources, str(driver), "-lm", "-o", str(executable)]
+    command = [compiler, *CFLAGS.split(), "-ffp-contract=off", *sources, str(driver), "-o", str(executable)]
     result = subprocess.run(command, capture_output=True, text=True)
     driver.unlink()
     if result.returncode != 0:
@@ -597,3 +618,60 @@ def run_library_driver(executable: Union[str, Path], mode: str, data, outputs_pe
     dtype = np.float32 if mode == "features" else np.int32
     values = np.frombuffer(result.stdout, dtype=dtype)
     return values.reshape(clips, -1) if outputs_per_clip is None else values.reshape(clips, outputs_per_clip, -1)
+
+
+_FRONT_END_HARNESS = """#include <stddef.h>
+#include "ghostrnn_model.h"
+{memory_functions}
+static ghostrnn_features_state front_end;
+__attribute__((section(".io"))) int16_t io_input[{samples}];
+__attribute__((section(".io"))) float io_output[GHOSTRNN_FEATURES];
+
+__attribute__((section(".text.harness_run"), used)) void harness_run(void) {{
+    int16_t frame[GHOSTRNN_FEATURES];
+    ghostrnn_features_reset(&front_end);
+    for (int h = 0; h < {hops}; h++) ghostrnn_features_push(&front_end, io_input + h * GHOSTRNN_HOP_SAMPLES, frame);
+    ghostrnn_features_compute(front_end.window, front_end.work, io_output);
+}}
+"""
+
+
+@dataclass(frozen=True)
+class FrontEndMeasurement:
+    """The front end run in the Cortex-M emulator."""
+
+    device: str
+    instructions_per_hop: float  # one steady-state hop: slide the window, one frame of features, quantise
+    features: "object"  # float features of the last window (numpy [dims])
+
+
+def measure_front_end(model: QuantizedModel, spec: FrontEndSpec, audio, isa: str, directory: Union[str, Path], extra_hops: int = 4) -> FrontEndMeasurement:
+    """Instructions per hop of the exported front end on a Cortex-M (emulated), and its output.
+
+    ``audio``: int16 samples, at least ``window + extra_hops * hop`` long. Two builds push
+    ``window / hop`` and ``extra_hops`` more hops; the difference over ``extra_hops`` is
+    one steady-state hop (the first hops only fill the window).
+    """
+    import numpy as np
+
+    from cost_models.deploy._emulator import run_elf
+    from cost_models.deploy._toolchain import MEMORY_FUNCTIONS, link_elf, target_for
+
+    directory = Path(directory)
+    write_c_library(directory, model, spec, [f"class{k}" for k in range(model.config.output_size)])
+    fill = spec.window_samples // spec.hop_samples
+    samples = np.ascontiguousarray(np.asarray(audio, dtype=np.int16)[: (fill + extra_hops) * spec.hop_samples])
+    if samples.size < (fill + extra_hops) * spec.hop_samples:
+        raise LibraryError(f"need {(fill + extra_hops) * spec.hop_samples} samples of audio, got {samples.size}")
+    counts, features = [], None
+    for hops in (fill, fill + extra_hops):
+        build = directory / f"emulated-{hops}"
+        build.mkdir(exist_ok=True)
+        harness = directory / f"harness_{hops}.c"  # beside the header it includes
+        harness.write_text(_FRONT_END_HARNESS.format(memory_functions=MEMORY_FUNCTIONS, samples=samples.size, hops=hops), encoding="utf-8")
+        sources = [directory / "ghostrnn_features.c", directory / "ghostrnn_model.c", directory / "ghostrnn_weights.c", harness]
+        elf = link_elf(sources, target_for(isa), build)
+        result = run_elf(elf, isa, samples, spec.dims, "float32")
+        counts.append(result.instructions)
+        features = result.outputs
+    return FrontEndMeasurement(isa, (counts[1] - counts[0]) / extra_hops, features)

@@ -87,6 +87,28 @@ SECTIONS {{
 
 # memcpy/memset: the compiler may turn copy loops into calls to them, and a bare
 # target has no C library. -ffreestanding keeps these loops from becoming calls.
+MEMORY_FUNCTIONS = """
+void *memcpy(void *dst, const void *src, size_t n) {
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    while (n--) *d++ = *s++;
+    return dst;
+}
+
+void *memmove(void *dst, const void *src, size_t n) {
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    if (d < s) { while (n--) *d++ = *s++; } else { while (n--) d[n] = s[n]; }
+    return dst;
+}
+
+void *memset(void *dst, int value, size_t n) {
+    unsigned char *d = dst;
+    while (n--) *d++ = (unsigned char)value;
+    return dst;
+}
+"""
+
 _HARNESS = """
 #include <stddef.h>
 #include "model.h"
@@ -95,26 +117,7 @@ static ghostrnn_state model_state; /* .bss: counted as the model's RAM */
 __attribute__((section(".io"))) {input_type} io_input[{input_count}];
 __attribute__((section(".io"))) {output_type} io_output[{output_count}];
 
-void *memcpy(void *dst, const void *src, size_t n) {{
-    unsigned char *d = dst;
-    const unsigned char *s = src;
-    while (n--) *d++ = *s++;
-    return dst;
-}}
-
-void *memmove(void *dst, const void *src, size_t n) {{
-    unsigned char *d = dst;
-    const unsigned char *s = src;
-    if (d < s) {{ while (n--) *d++ = *s++; }} else {{ while (n--) d[n] = s[n]; }}
-    return dst;
-}}
-
-void *memset(void *dst, int value, size_t n) {{
-    unsigned char *d = dst;
-    while (n--) *d++ = (unsigned char)value;
-    return dst;
-}}
-
+{memory_functions}
 __attribute__((section(".text.harness_run"), used)) void harness_run(void) {{
     ghostrnn_run(&model_state, io_input, {frames}, io_output);
 }}
@@ -162,6 +165,7 @@ def build_elf(source: CSource, target: Target, frames: int, directory: Path) -> 
     (directory / "model.c").write_text(source.code, encoding="utf-8")
     (directory / "model.h").write_text(source.header(), encoding="utf-8")
     harness = _HARNESS.format(
+        memory_functions=MEMORY_FUNCTIONS,
         input_type=source.input_type,
         output_type=source.output_type,
         input_count=frames * source.input_size,
@@ -169,6 +173,13 @@ def build_elf(source: CSource, target: Target, frames: int, directory: Path) -> 
         frames=frames,
     )
     (directory / "harness.c").write_text(harness, encoding="utf-8")
+    return link_elf([directory / "model.c", directory / "harness.c"], target, directory)
+
+
+def link_elf(sources: list[Path], target: Target, directory: Path) -> Path:
+    """Cross-compile C files (one defines ``harness_run`` and the ``io_input``/``io_output``
+    buffers, see ``_HARNESS``) into ``directory/model.elf`` with the project's link script."""
+    require_cross_compiler()
     (directory / "link.ld").write_text(LINK_SCRIPT, encoding="utf-8")
     elf = directory / "model.elf"
     # zig keeps a compile cache; point it inside the build directory's parent so a
@@ -179,8 +190,8 @@ def build_elf(source: CSource, target: Target, frames: int, directory: Path) -> 
     command = [
         sys.executable, "-m", "ziglang", "cc", "-target", "thumb-freestanding-eabihf", f"-mcpu={target.cpu}",
         *ARM_FLAGS, *target.flags, f"-Wl,-T,{directory / 'link.ld'}", "-Wl,-e,harness_run", "-Wl,--gc-sections",
-        "-ffunction-sections", "-fdata-sections",
-        str(directory / "model.c"), str(directory / "harness.c"), "-o", str(elf),
+        "-ffunction-sections", "-fdata-sections", f"-I{directory}",
+        *[str(path) for path in sources], "-o", str(elf),
     ]
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
