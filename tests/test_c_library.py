@@ -159,3 +159,36 @@ def test_front_end_on_cortex_m_matches_compute_features(library, isa, tmp_path: 
     error = np.abs(measured.features - reference) / np.maximum(np.abs(reference), 1.0)
     assert error.max() < 1e-3, error.max()
     assert 50_000 < measured.instructions_per_hop < 250_000, measured.instructions_per_hop
+
+
+_MODEL_HARNESS = """#include <stddef.h>
+#include "ghostrnn_model.h"
+{memory_functions}
+static ghostrnn_state state;
+__attribute__((section(".io"))) int16_t io_input[{values}];
+__attribute__((section(".io"))) int32_t io_output[GHOSTRNN_CLASSES];
+
+__attribute__((section(".text.harness_run"), used)) void harness_run(void) {{
+    ghostrnn_run(&state, io_input, {frames}, io_output);
+}}
+"""
+
+
+@pytest.mark.skipif(measurement_available() is not None, reason=f"Cortex-M toolchain missing: {measurement_available()}")
+@pytest.mark.parametrize("isa", ["cortex-m4", "cortex-m7", "cortex-m33"])
+def test_exported_files_on_cortex_m_give_the_simulated_logits(library, isa, tmp_path: Path):
+    # The exported model and weights files, cross-compiled as shipped (SIMD kernels on
+    # these cores) and run in the emulator on real validation features.
+    from cost_models.deploy import TARGETS, run_elf
+    from cost_models.deploy._toolchain import MEMORY_FUNCTIONS, link_elf
+
+    quantized, data, config = library["quantized"], library["data"], library["config"]
+    directory = library["dir"]
+    harness = directory / f"harness_model_{isa}.c"
+    harness.write_text(_MODEL_HARNESS.format(memory_functions=MEMORY_FUNCTIONS, values=config.frames * config.input_size, frames=config.frames))
+    elf = link_elf([directory / "ghostrnn_model.c", directory / "ghostrnn_weights.c", harness], TARGETS[isa], tmp_path)
+    inputs = quantized.quantize_input(data.validation.features[:2])
+    expected = simulate(quantized, inputs).numpy()
+    for clip in range(2):
+        result = run_elf(elf, isa, inputs[clip].numpy().astype(np.int16), config.output_size, "int32")
+        assert np.array_equal(result.outputs.astype(np.int64), expected[clip])
