@@ -134,6 +134,23 @@ def test_export_rebuilds_the_trials_model(run_dir: Path, exported: tuple[Path, i
     assert len(document["features"]["normalization"]["mean"]) == 10
 
 
+def test_export_all_includes_the_checked_c_library(exported: tuple[Path, int]) -> None:
+    target, _ = exported
+    document = yaml.safe_load((target / "model.yaml").read_text())
+    assert document["files"]["c_library"] == "c/"
+    for name in ("ghostrnn_model.h", "ghostrnn_model.c", "ghostrnn_weights.c", "ghostrnn_features.c", "example_main.c", "Makefile"):
+        assert (target / "c" / name).is_file()
+    assert not list((target / "c").glob("check_driver*"))
+
+
+def test_export_format_c_writes_only_the_library(run_dir: Path, cached: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    number = int(pd.read_csv(run_dir / "pareto.csv")["number"].iloc[0])
+    code, out, _ = cli(["export", str(run_dir), "--trial", str(number), "--format", "c", "--to", str(tmp_path), "--no-progress"], capsys)
+    assert code == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["ghostrnn_model.h", "ghostrnn_model.c", "ghostrnn_weights.c", "ghostrnn_features.c", "example_main.c", "Makefile"])
+    assert "bit-identical to the int8 simulation" in out and "int8 validation accuracy" in out
+
+
 def test_onnx_runtime_matches_torch(exported: tuple[Path, int]) -> None:
     import onnxruntime
 

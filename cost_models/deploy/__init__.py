@@ -6,7 +6,9 @@
   model, bit-exact with :func:`simulate`;
 * :func:`build_elf` / :func:`build_host_library`: the cross toolchain (``ziglang``) for
   Cortex-M4/M7/M33, and the host C compiler;
-* :func:`run_elf`: the Cortex-M emulator (``unicorn``), counting instructions.
+* :func:`run_elf`: the Cortex-M emulator (``unicorn``), counting instructions;
+* :func:`write_c_library`: a deployable C99 library of a KWS design with its feature
+  front end (streaming API), checked on the host by :func:`build_library_driver`.
 
 The measured cost model (``cost_models.measure_cost``) and the export both use this room.
 Toolchain and emulator need the ``isa`` extra (``pip install ".[isa]"``).
@@ -24,6 +26,18 @@ Example:
 
 from cost_models.deploy._codegen import GENERATOR_VERSION, CSource, generate_c, generate_c_float
 from cost_models.deploy._emulator import ElfSizes, EmulationResult, elf_sizes, emulator_available, require_emulator, run_elf
+from cost_models.deploy._library import (
+    LIBRARY_FILES,
+    FrontEndCost,
+    FrontEndMeasurement,
+    FrontEndSpec,
+    LibraryError,
+    build_library_driver,
+    front_end_cost,
+    measure_front_end,
+    run_library_driver,
+    write_c_library,
+)
 from cost_models.deploy._quantize import QuantizationError, QuantizedModel, quantize_model, simulate
 from cost_models.deploy._toolchain import (
     INSTALL_HINT,
@@ -41,26 +55,36 @@ from cost_models.deploy._toolchain import (
 __all__ = [
     "GENERATOR_VERSION",
     "INSTALL_HINT",
+    "LIBRARY_FILES",
     "TARGETS",
     "CSource",
     "ElfSizes",
+    "FrontEndCost",
+    "FrontEndMeasurement",
+    "FrontEndSpec",
     "EmulationResult",
+    "LibraryError",
     "QuantizationError",
     "QuantizedModel",
     "Target",
     "ToolchainError",
     "build_elf",
     "build_host_library",
+    "build_library_driver",
     "elf_sizes",
     "emulator_available",
+    "front_end_cost",
     "generate_c",
     "generate_c_float",
     "host_compiler",
+    "measure_front_end",
     "quantize_model",
     "require_cross_compiler",
     "require_emulator",
     "run_elf",
     "run_host",
+    "run_library_driver",
     "simulate",
     "target_for",
+    "write_c_library",
 ]

@@ -9,7 +9,8 @@ emulator that counts the instructions implements neither MVE nor Armv8.1-M.
 The link script places code and constants in FLASH (0x08000000), ``.data`` and
 ``.bss`` in RAM (0x20000000) and the harness's input/output buffers in a separate IO
 region (0x60000000), so that the ELF's flash and RAM are the model's alone. The
-entry point ``harness_run`` calls ``ghostrnn_run(io_input, count, io_output)``.
+entry point ``harness_run`` calls ``ghostrnn_run(&state, io_input, count, io_output)``
+with the model's state struct in ``.bss``.
 
 Example:
     >>> from cost_models import target_for
@@ -55,13 +56,16 @@ class Target:
 TARGETS: dict[str, Target] = {
     "cortex-m4": Target("cortex-m4", "cortex_m4+vfp4d16sp"),
     "cortex-m7": Target("cortex-m7", "cortex_m7+fp_armv8d16"),
-    "cortex-m33": Target("cortex-m33", "cortex_m33+fp_armv8d16sp"),
+    # +dsp: the DSP extension is optional on the M33 and clang leaves it off by default;
+    # the M33 parts on the market (STM32U5/L5, nRF5340, LPC55) have it, and the SIMD
+    # matrix kernels need it.
+    "cortex-m33": Target("cortex-m33", "cortex_m33+dsp+fp_armv8d16sp"),
     # No +mve: the emulator cannot execute Helium instructions (see the module docstring).
     # The emulator implements neither MVE (Helium) nor the Armv8.1-M scalar additions
     # (CSEL/CSINC, WLS/DLS/LE loops) that clang emits for cortex_m55, so the M55 is
     # measured on Armv8-M Mainline code (the M33 instruction set: DSP + FPU); its
     # latency still uses the M55 profile's clock and cycles per instruction.
-    "cortex-m55": Target("cortex-m55", "cortex_m33+fp_armv8d16sp", note="measured as scalar Armv8-M Mainline code (no MVE/Helium, no Armv8.1-M)"),
+    "cortex-m55": Target("cortex-m55", "cortex_m33+dsp+fp_armv8d16sp", note="measured as scalar Armv8-M Mainline code (no MVE/Helium, no Armv8.1-M)"),
 }
 
 LINK_SCRIPT = f"""
@@ -83,37 +87,39 @@ SECTIONS {{
 
 # memcpy/memset: the compiler may turn copy loops into calls to them, and a bare
 # target has no C library. -ffreestanding keeps these loops from becoming calls.
-_HARNESS = """
-#include <stdint.h>
-#include <stddef.h>
-
-void ghostrnn_run(const {input_type} *frames, int count, {output_type} *out);
-
-__attribute__((section(".io"))) {input_type} io_input[{input_count}];
-__attribute__((section(".io"))) {output_type} io_output[{output_count}];
-
-void *memcpy(void *dst, const void *src, size_t n) {{
+MEMORY_FUNCTIONS = """
+void *memcpy(void *dst, const void *src, size_t n) {
     unsigned char *d = dst;
     const unsigned char *s = src;
     while (n--) *d++ = *s++;
     return dst;
-}}
+}
 
-void *memmove(void *dst, const void *src, size_t n) {{
+void *memmove(void *dst, const void *src, size_t n) {
     unsigned char *d = dst;
     const unsigned char *s = src;
-    if (d < s) {{ while (n--) *d++ = *s++; }} else {{ while (n--) d[n] = s[n]; }}
+    if (d < s) { while (n--) *d++ = *s++; } else { while (n--) d[n] = s[n]; }
     return dst;
-}}
+}
 
-void *memset(void *dst, int value, size_t n) {{
+void *memset(void *dst, int value, size_t n) {
     unsigned char *d = dst;
     while (n--) *d++ = (unsigned char)value;
     return dst;
-}}
+}
+"""
 
+_HARNESS = """
+#include <stddef.h>
+#include "model.h"
+
+static ghostrnn_state model_state; /* .bss: counted as the model's RAM */
+__attribute__((section(".io"))) {input_type} io_input[{input_count}];
+__attribute__((section(".io"))) {output_type} io_output[{output_count}];
+
+{memory_functions}
 __attribute__((section(".text.harness_run"), used)) void harness_run(void) {{
-    ghostrnn_run(io_input, {frames}, io_output);
+    ghostrnn_run(&model_state, io_input, {frames}, io_output);
 }}
 """
 
@@ -157,7 +163,9 @@ def build_elf(source: CSource, target: Target, frames: int, directory: Path) -> 
     require_cross_compiler()
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "model.c").write_text(source.code, encoding="utf-8")
+    (directory / "model.h").write_text(source.header(), encoding="utf-8")
     harness = _HARNESS.format(
+        memory_functions=MEMORY_FUNCTIONS,
         input_type=source.input_type,
         output_type=source.output_type,
         input_count=frames * source.input_size,
@@ -165,6 +173,13 @@ def build_elf(source: CSource, target: Target, frames: int, directory: Path) -> 
         frames=frames,
     )
     (directory / "harness.c").write_text(harness, encoding="utf-8")
+    return link_elf([directory / "model.c", directory / "harness.c"], target, directory)
+
+
+def link_elf(sources: list[Path], target: Target, directory: Path) -> Path:
+    """Cross-compile C files (one defines ``harness_run`` and the ``io_input``/``io_output``
+    buffers, see ``_HARNESS``) into ``directory/model.elf`` with the project's link script."""
+    require_cross_compiler()
     (directory / "link.ld").write_text(LINK_SCRIPT, encoding="utf-8")
     elf = directory / "model.elf"
     # zig keeps a compile cache; point it inside the build directory's parent so a
@@ -175,8 +190,8 @@ def build_elf(source: CSource, target: Target, frames: int, directory: Path) -> 
     command = [
         sys.executable, "-m", "ziglang", "cc", "-target", "thumb-freestanding-eabihf", f"-mcpu={target.cpu}",
         *ARM_FLAGS, *target.flags, f"-Wl,-T,{directory / 'link.ld'}", "-Wl,-e,harness_run", "-Wl,--gc-sections",
-        "-ffunction-sections", "-fdata-sections",
-        str(directory / "model.c"), str(directory / "harness.c"), "-o", str(elf),
+        "-ffunction-sections", "-fdata-sections", f"-I{directory}",
+        *[str(path) for path in sources], "-o", str(elf),
     ]
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
@@ -191,14 +206,24 @@ def build_host_library(source: CSource, directory: Path) -> Path:
     if compiler is None:
         raise ToolchainError("no host C compiler (cc, gcc or clang) on PATH")
     directory.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256(source.code.encode("utf-8")).hexdigest()[:12]
+    # The ctypes entry point keeps its state in a static of the library.
+    code = source.code + _HOST_ENTRY.format(input_type=source.input_type, output_type=source.output_type)
+    digest = hashlib.sha256(code.encode("utf-8")).hexdigest()[:12]
     path = directory / "model.c"
-    path.write_text(source.code, encoding="utf-8")
+    path.write_text(code, encoding="utf-8")
     library = directory / f"model_{digest}.so"
     # -ffp-contract=off: no fused multiply-adds, so float results do not depend on the host CPU.
     _run([compiler, "-O2", "-std=c99", "-shared", "-fPIC", "-ffp-contract=off", str(path), "-o", str(library)], "host compile")
     return library
 
+
+_HOST_ENTRY = """
+static ghostrnn_state host_state;
+
+void ghostrnn_host_run(const {input_type} *frames, int count, {output_type} *out) {{
+    ghostrnn_run(&host_state, frames, count, out);
+}}
+"""
 
 _NUMPY_TYPES = {"int16_t": "int16", "int32_t": "int32", "float": "float32"}
 
@@ -218,7 +243,7 @@ def run_host(source: CSource, frames, directory: Path | None = None):
     with tempfile.TemporaryDirectory(prefix="ghostrnn-host-") as scratch:
         library_path = build_host_library(source, Path(directory or scratch))
         library = ctypes.CDLL(str(library_path))
-        library.ghostrnn_run.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
-        library.ghostrnn_run.restype = None
-        library.ghostrnn_run(frames.ctypes.data, count, outputs.ctypes.data)
+        library.ghostrnn_host_run.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+        library.ghostrnn_host_run.restype = None
+        library.ghostrnn_host_run(frames.ctypes.data, count, outputs.ctypes.data)
     return outputs.reshape(count, -1) if source.task == "se" else outputs

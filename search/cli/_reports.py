@@ -110,13 +110,15 @@ def _runs(args: argparse.Namespace) -> int:
 def add_export(commands: Any) -> None:
     parser = commands.add_parser(
         "export",
-        help="write a design of a run as model.yaml + weights.pt + model.onnx",
+        help="write a design of a run as model.yaml + weights.pt + model.onnx and a C library",
         description="Export a trial's design, proxy-trained weights and ONNX graph for a training repository.",
     )
     _add_run_location(parser)
     parser.add_argument("--trial", default="best", help="'best' (chosen by --pick among the Pareto-optimal designs) or a trial number")
     parser.add_argument("--pick", choices=LazyChoices(_picks), default="accuracy", metavar="PICK", help="with --trial best: highest accuracy, least memory, least latency, or the knee of the front")
     parser.add_argument("--to", help="output folder (default exported/<study>-trial<N>)")
+    parser.add_argument("--format", dest="formats", choices=("all", "onnx", "c"), default="all",
+                        help="onnx: model.yaml + weights.pt + model.onnx; c: a C99 library with its feature front end (KWS); all: both (C in DIR/c)")
     parser.add_argument("--no-onnx", action="store_true", help="skip model.onnx")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(handler=_export)
@@ -132,7 +134,7 @@ def _export(args: argparse.Namespace) -> int:
     from search.results import export_run, export_summary
 
     run = _open(args)
-    result = export_run(run, trial=args.trial, pick=args.pick, to=args.to, onnx=not args.no_onnx, progress=not args.no_progress)
+    result = export_run(run, trial=args.trial, pick=args.pick, to=args.to, onnx=not args.no_onnx, progress=not args.no_progress, formats=args.formats)
     print(export_summary(result))
     return 0
 

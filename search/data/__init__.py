@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from search.data._corpus import CLASS_NAMES, KEYWORDS, SILENCE, SPLITS, UNKNOWN, UNKNOWN_WORDS, CorpusConfig, load_synthetic_corpus
     from search.data._datasets import KwsData, KwsSplit, load_kws_data, load_se_data, load_task_data
     from search.data._espeak import SAMPLE_RATE
-    from search.data._features import FEATURE_RECIPES, compute_features
+    from search.data._features import FEATURE_RECIPES, compute_features, dct_matrix, mel_filterbank
     from search.data._audio_files import AUDIO_SUFFIXES, read_audio
     from search.data._class_folders import FolderLayout, hash_split, parse_keywords, scan_folders
     from search.data._folder_dataset import FolderDataset, dataset_notes, load_folder_dataset
@@ -52,6 +52,8 @@ _EXPORTS = {
     "SAMPLE_RATE": "search.data._espeak",
     "FEATURE_RECIPES": "search.data._features",
     "compute_features": "search.data._features",
+    "dct_matrix": "search.data._features",
+    "mel_filterbank": "search.data._features",
     "AUDIO_SUFFIXES": "search.data._audio_files",
     "read_audio": "search.data._audio_files",
     "FolderLayout": "search.data._class_folders",
@@ -101,6 +103,7 @@ __all__ = [
     "apply_mask",
     "cache_root",
     "compute_features",
+    "dct_matrix",
     "istft",
     "load_kws_data",
     "load_se_data",
@@ -108,6 +111,7 @@ __all__ = [
     "load_synthetic_corpus",
     "load_task_data",
     "log_magnitude",
+    "mel_filterbank",
     "si_snr",
     "si_snr_improvement",
     "stft",

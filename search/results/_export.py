@@ -29,12 +29,14 @@ from reports import PICKS, ExportedFiles, onnx_difference, pick_index, write_exp
 from spaces import ArchConfig, build_model
 
 from search._errors import StudyError, UsageError
+from search.results._c_export import c_library_summary
 from search.results._report import OpenedRun, tool_version
 from search._settings import RunSettings, limits_of
 from search.storage import mask_url
 from search.training import Fidelity
 
 # The exported weights must reproduce the validation score the search recorded.
+EXPORT_FORMATS = ("all", "onnx", "c")
 METRIC_TOLERANCE = 1e-6
 ONNX_TOLERANCE = 1e-5
 
@@ -43,7 +45,7 @@ ONNX_TOLERANCE = 1e-5
 class ExportResult:
     """What ``search export`` wrote and checked."""
 
-    files: ExportedFiles
+    files: Optional[ExportedFiles]  # None for --format c
     trial: int
     design: str
     metric_name: str
@@ -51,6 +53,7 @@ class ExportResult:
     recomputed_metric: Optional[float]
     onnx_max_difference: Optional[float]
     document: dict[str, Any]
+    c_library: Any = None  # search.results._c_export.CLibraryExport, when the C library was written
 
 
 def select_trial(run: OpenedRun, trial: Union[str, int] = "best", pick: str = "accuracy") -> FrozenTrial:
@@ -231,8 +234,15 @@ def export_run(
     to: Union[str, Path, None] = None,
     onnx: bool = True,
     progress: bool = True,
+    formats: str = "all",
 ) -> ExportResult:
-    """Export one trial of ``run`` to ``to`` (default ``exported/<study>-trial<N>``)."""
+    """Export one trial of ``run`` to ``to`` (default ``exported/<study>-trial<N>``).
+
+    ``formats``: ``onnx`` (model.yaml, weights.pt, model.onnx), ``c`` (the C library
+    alone, in ``to``) or ``all`` (both; the C library of a KWS design in ``to/c``).
+    """
+    if formats not in EXPORT_FORMATS:
+        raise UsageError(f"unknown --format {formats!r}; valid: {', '.join(EXPORT_FORMATS)}")
     chosen = select_trial(run, trial, pick)
     settings = run.settings
     attrs = chosen.user_attrs
@@ -289,6 +299,14 @@ def export_run(
             "versions": attrs.get("versions", {}),
         },
     }
+    c_library = None
+    if formats == "c" or (formats == "all" and config.task == "kws"):
+        from search.results._c_export import export_c_library
+
+        c_library = export_c_library(directory if formats == "c" else directory / "c", model, config, data, f"trial {chosen.number} of {run.study.study_name}: {config.describe()}")
+        document["files"]["c_library"] = "." if formats == "c" else "c/"
+    if formats == "c":
+        return ExportResult(None, chosen.number, config.describe(), settings.metric_name, float(attrs["metric"]), recomputed, None, document, c_library)
     files = write_export(directory, document, model.state_dict(), model if onnx else None, example if onnx else None)
     difference = None
     if files.onnx is not None:
@@ -307,6 +325,7 @@ def export_run(
         recomputed_metric=recomputed,
         onnx_max_difference=difference,
         document=document,
+        c_library=c_library,
     )
 
 
@@ -322,10 +341,13 @@ def export_summary(result: ExportResult) -> str:
     ]
     cost = result.document["cost"]
     lines.append(f"  {cost['memory_bytes']:,} bytes memory, {cost['latency_ms']:.3f} ms on {cost['device']}, {cost['macs']:,} MACs")
-    for path in (result.files.model_yaml, result.files.weights, result.files.onnx):
+    for path in (result.files.model_yaml, result.files.weights, result.files.onnx) if result.files is not None else ():
         if path is not None:
             lines.append(f"wrote {path}")
     if result.onnx_max_difference is not None:
         lines.append(f"  ONNX Runtime matches PyTorch within {result.onnx_max_difference:.2g}")
-    lines.append(f"\nnext: search train {result.files.model_yaml} --epochs 20   (full-fidelity training of this design)")
+    if result.c_library is not None:
+        lines += c_library_summary(result.c_library)
+    if result.files is not None:
+        lines.append(f"\nnext: search train {result.files.model_yaml} --epochs 20   (full-fidelity training of this design)")
     return "\n".join(lines)
