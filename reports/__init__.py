@@ -13,7 +13,7 @@ from reports._front import PICKS, ReferencePoint, hypervolume_history, objective
 from reports._html import ReportAnalysis, ReportInputs, analyze, render_report, write_report
 from reports._pareto import hypervolume, knee_index, pareto_mask
 from reports._plots import Limit, front_figure, hypervolume_figure, importance_figure, parallel_figure
-from reports._summary import RunFacts, format_duration, metric_label, pareto_rows, run_facts
+from reports._summary import RunFacts, format_duration, metric_label, pareto_rows, precision_columns, run_facts
 from reports._table import format_table
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "pareto_frame",
     "pareto_mask",
     "pareto_rows",
+    "precision_columns",
     "pick_index",
     "reference_point",
     "render_report",

@@ -35,7 +35,10 @@ BINDING_KEYS = (
     "data_dir",
     "utterances_per_class",
     "latency_model",
+    "precision",
 )
+# Studies made before the int8 score was added scored designs in float32.
+PRECISION_OF_OLD_STUDIES = "float"
 
 METRIC_NAMES = {"kws": "accuracy", "se": "si_snri_db"}
 OBJECTIVE_DIRECTIONS = {
@@ -86,6 +89,7 @@ class RunSettings:
     data_dir: Optional[str] = None
     utterances_per_class: Optional[int] = None
     latency_model: str = "analytic"
+    precision: str = "int8"  # the metric objective: "int8" (as deployed) or "float" (as trained)
     command: str = ""
 
     @property
@@ -102,6 +106,7 @@ class RunSettings:
     @classmethod
     def from_json(cls, text: str) -> "RunSettings":
         data = json.loads(text)
+        data.setdefault("precision", PRECISION_OF_OLD_STUDIES)
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in known})
 

@@ -258,7 +258,7 @@ def _fraction(text: str) -> float:
 
 def _add_run(commands: Any) -> None:
     from search.study import DEFAULT_TRIALS
-    from search.training import Fidelity
+    from search.training import DEFAULT_PRECISION, PRECISIONS, Fidelity
 
     defaults = Fidelity()
     parser = commands.add_parser(
@@ -283,6 +283,13 @@ def _add_run(commands: Any) -> None:
         help="measured: latency from the design's int8 C code run in a Cortex-M emulator (needs the isa extra; cached per design)",
     )
     parser.add_argument("--objectives", default="accuracy,memory,latency", help="comma-separated: accuracy (si-snri for se), memory, latency, macs, flash, ram, params")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=DEFAULT_PRECISION,
+        help="what the accuracy objective scores: int8 (default) the design as deployed, by a bit-exact simulation of its C code; "
+        "float the float32 model as trained. Both numbers are kept per trial",
+    )
     fidelity = parser.add_argument_group("proxy training")
     fidelity.add_argument("--epochs", type=_positive_int, default=defaults.epochs)
     fidelity.add_argument("--data-fraction", type=_fraction, default=defaults.data_fraction, help="share of the training split used")
@@ -324,6 +331,7 @@ def _run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         utterances_per_class=args.utterances_per_class,
         latency_model=args.latency_model,
+        precision=args.precision,
         out=args.out,
         study=args.study,
         storage=args.storage,

@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
 from cost_models import DeviceProfile, analytic_cost, format_size, load_device, measurement_available, parse_size
-from reports import format_table
+from reports import format_table, precision_columns
 from spaces import DesignSpace, load_space
 
 from search._errors import UsageError
@@ -48,7 +48,7 @@ from search.study._study import (
     worker_seed,
 )
 from search.study._target import TrialClaim, run_to_target, trial_claim
-from search.training import Fidelity
+from search.training import DEFAULT_PRECISION, PRECISIONS, Fidelity
 
 # Each finished trial gets its own line from this module; Optuna's INFO lines would repeat it.
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -90,6 +90,7 @@ def build_settings(
     data_dir: Optional[str] = None,
     utterances_per_class: Optional[int] = None,
     latency_model: str = "analytic",
+    precision: str = DEFAULT_PRECISION,
     command: str = "",
 ) -> tuple[RunSettings, DesignSpace, DeviceProfile]:
     """Validate every user input and fold it into :class:`RunSettings`."""
@@ -117,6 +118,8 @@ def build_settings(
             raise UsageError(f"--latency-model measured needs a device with an instruction set to emulate (isa, cycles_per_instruction); {profile.name} has none")
     if latency_budget is not None and latency_budget <= 0:
         raise UsageError(f"--latency-budget must be positive, got {latency_budget}")
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     fidelity = fidelity or Fidelity()
     settings = RunSettings(
         task=task,
@@ -133,6 +136,7 @@ def build_settings(
         data_dir=str(Path(data_dir).resolve()) if data_dir else None,
         utterances_per_class=utterances_per_class,
         latency_model=latency_model,
+        precision=precision,
         command=command,
     )
     return settings, design_space, profile
@@ -183,11 +187,26 @@ def trial_line(trial: FrozenTrial, metric_name: str) -> str:
         return f"#{trial.number:<4d} {design:34s} {costs}  infeasible, not trained: {'; '.join(attrs.get('violations', []))}"
     metric = attrs.get("metric")
     shown = f"{100 * metric:.1f} % acc" if metric_name == "accuracy" else f"{metric:.2f} dB SI-SNRi"
+    shown += _precision_note(attrs, metric_name)
     if attrs.get("duplicate_of") is not None:
         return f"#{trial.number:<4d} {design:34s} {costs}  {shown} (same design as #{attrs['duplicate_of']})"
     status = attrs.get("train_status", "")
     extra = "" if status == "ok" else f" [{status}: {attrs.get('train_reason', '')}]"
     return f"#{trial.number:<4d} {design:34s} {costs}  {shown} in {attrs.get('train_seconds', 0):.1f} s{extra}"
+
+
+def _precision_note(attrs: dict[str, Any], metric_name: str) -> str:
+    """`` (int8; float 67.2)``: which precision the metric is, and the other one."""
+    precision = attrs.get("precision")
+    if precision is None:
+        return ""
+    if attrs.get("int8_error"):
+        return f" ({precision}; no int8 form: {attrs['int8_error']})"
+    other = "float" if precision == "int8" else "int8"
+    value = attrs.get(f"{metric_name}_{other}")
+    if value is None:
+        return f" ({precision})"
+    return f" ({precision}; {other} {100 * value:.1f})" if metric_name == "accuracy" else f" ({precision}; {other} {value:.2f})"
 
 
 def run_worker(
@@ -312,6 +331,7 @@ def pareto_table_text(pareto: pd.DataFrame, metric_name: str) -> str:
                 "trial": int(row["number"]),
                 "design": row["design"],
                 "accuracy %" if metric_name == "accuracy" else "SI-SNRi dB": 100 * metric if metric_name == "accuracy" else metric,
+                **precision_columns(row, metric_name),
                 "memory": format_size(row["memory_bytes"]),
                 "flash": format_size(row["flash_bytes"]),
                 "RAM": format_size(row["ram_bytes"]),
@@ -345,6 +365,7 @@ def run(
     data_dir: Optional[str] = None,
     utterances_per_class: Optional[int] = None,
     latency_model: str = "analytic",
+    precision: str = DEFAULT_PRECISION,
     out: Union[str, Path] = "runs",
     study: Optional[str] = None,
     storage: Optional[str] = None,
@@ -361,6 +382,10 @@ def run(
     ``promote`` > 0 re-trains up to that many designs of the proxy front (and near it)
     for ``promote_epochs`` epochs with ``promote_seeds`` seeds once the trials are done,
     and the front is then made of those (see :mod:`search.study._promote`).
+
+    ``precision`` is what the metric objective scores: ``"int8"`` (default) the design as
+    deployed (the bit-exact integer simulation of its C code on the validation split),
+    ``"float"`` the float32 model as trained; both numbers are kept per trial.
 
     Re-running with the same ``study`` continues it: ``trials`` is the study's total.
     Returns the study, the trials table and the Pareto-optimal feasible designs.
@@ -387,6 +412,7 @@ def run(
         data_dir=data_dir,
         utterances_per_class=utterances_per_class,
         latency_model=latency_model,
+        precision=precision,
         command=command or _python_call_text(device, budget),
     )
     feasible, distinct = check_space_fits(design_space, settings, profile)

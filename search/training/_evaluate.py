@@ -14,6 +14,7 @@ from spaces import ArchConfig
 
 from search.data import load_task_data
 from search._settings import RunSettings
+from search.training._deployed import with_deployed_score
 from search.training._trainer import Fidelity, ProxyResult, train_proxy
 
 # What the study driver calls to score one design.
@@ -21,11 +22,11 @@ Trainer = Callable[[ArchConfig], ProxyResult]
 
 
 def make_trainer(settings: RunSettings, progress: bool = True) -> Trainer:
-    """A function that proxy-trains one design with the run's fidelity."""
+    """A function that proxy-trains one design with the run's fidelity and scores it in float and int8."""
     data = load_task_data(settings, progress)
     fidelity = Fidelity.from_dict(settings.fidelity)
 
     def train(config: ArchConfig) -> ProxyResult:
-        return train_proxy(config, data, fidelity)
+        return with_deployed_score(train_proxy(config, data, fidelity), config, data)
 
     return train
