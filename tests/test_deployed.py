@@ -177,6 +177,8 @@ def test_default_search_scores_and_ranks_by_int8(tmp_path, small_cache, monkeypa
     assert set(pareto_frame(frame, objectives)["number"]) == set(result.pareto["number"])
     for column in ("accuracy_float", "accuracy_int8", "accuracy_drop"):
         assert column in result.pareto.columns
+    report = (result.run_dir / "report.html").read_text(encoding="utf-8")
+    assert 'data-plot="precision"' in report
     # Resuming with the other precision would mix incomparable numbers: refused.
     with pytest.raises(StudyError, match="precision"):
         search.run(trials=5, out=tmp_path, precision="float", **SMALL)
