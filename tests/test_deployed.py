@@ -8,6 +8,7 @@ check needs the ``isa`` extra.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import json
 from pathlib import Path
 
@@ -134,6 +135,23 @@ def test_trained_designs_lose_little_at_int8(trained_results):
         assert result.deployed is not None and result.deployed.error == ""
         assert abs(result.metric - result.metric_int8) <= 0.03, (config.describe(), result.metric, result.metric_int8)
         json.dumps(result.to_dict())
+
+
+def test_a_design_without_integer_form_gets_no_int8_score(kws_data, trained_results):
+    from search.study._study import UNTRAINED_METRIC, precision_metric
+    from search.training import summary_attrs
+
+    config, result = KWS_DESIGNS[0], trained_results[0]
+    weights = {name: tensor.clone() for name, tensor in result.state_dict.items()}
+    weights["rnn.layers.0.bias_ih"].fill_(1e4)  # beyond int32 at the input accumulator's scale
+    score = deployed_score(config, weights, kws_data)
+    assert score.metric is None and "int32" in score.error
+    broken = dataclasses.replace(result, deployed=score)
+    settings = RunSettings(task="kws", space={"name": "s"}, space_fingerprint="f", device={"name": "cortex-m7"})
+    assert precision_metric(settings, broken) == UNTRAINED_METRIC["kws"]
+    assert precision_metric(dataclasses.replace(settings, precision="float"), broken) == result.metric
+    attrs = summary_attrs("accuracy", result.metric, score)
+    assert attrs["accuracy_int8"] is None and attrs["accuracy_drop"] is None and attrs["int8_error"] == score.error
 
 
 def test_an_old_study_without_precision_reads_as_float():
