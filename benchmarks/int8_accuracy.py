@@ -90,7 +90,9 @@ def main() -> None:
         spec, fidelity = DataSpec.of("kws", **SMOKE_KWS), Fidelity(epochs=1)
     else:
         designs = pick_designs(args.designs, args.over_budget, budget, low, high, args.device, args.seed)
-        spec, fidelity = DataSpec.of("kws"), Fidelity()
+        # The default proxy without its time limit: on a busy machine the limit would cut
+        # training short and the numbers would depend on the load.
+        spec, fidelity = DataSpec.of("kws"), Fidelity(max_seconds=24 * 3600.0)
     designs = evenly(designs, args.subset) if args.subset else designs
     record.update(fidelity=fidelity.to_dict(), budget_bytes=budget, subset=args.subset, drawn=args.designs)
     jobs = [Job(config.to_dict(), fidelity.to_dict(), spec, {"index": index}, deployed=True) for index, (config, _) in enumerate(designs)]

@@ -278,12 +278,14 @@ def quantize_model(
 # Every function below mirrors one C expression of the generated code; int64 tensors
 # hold the C's int16/int32 values exactly (no intermediate here exceeds int64).
 #
-# Speed: the simulation runs clips in chunks of SIMULATION_CHUNK (a chunk's int64 state
-# stays in the CPU cache: on 2,400 clips of a GRU H = 128 this made the elementwise
-# integer work ~2x faster than one batch of all clips), and layer by layer over all
-# frames (layer l at frame t needs only layer l-1 at frame t and itself at t-1, so the
-# integers are those of the C's frame-by-frame order), with each layer's input products
-# for every frame in one matrix product.
+# Speed (profiled: int64 matrix products ~1/3 of the time, elementwise integer work and
+# table gathers the rest): the simulation runs clips in chunks of SIMULATION_CHUNK (a
+# chunk's int64 tensors stay in the CPU cache: 1.2-1.4x faster than one batch of 2,400
+# clips, benchmarks/int8_simulation.py), layer by layer over all frames (layer l at
+# frame t needs only layer l-1 at frame t and itself at t-1, so the integers are those
+# of the C's frame-by-frame order) with each layer's input products for every frame in
+# one matrix product, and each activation as one gather from its table evaluated at
+# every int16 input. int64 products were as fast as float64 BLAS here, so they stay int64.
 
 SIMULATION_CHUNK = 256
 
