@@ -114,7 +114,8 @@ def deployed_score(
     started = time.perf_counter()
     try:
         quantized = deployed_model(config, weights, data, input_scale)
-    except QuantizationError as error:
+    except (QuantizationError, ValueError, OverflowError) as error:
+        # ValueError/OverflowError: a non-finite weight or scale has no integer either.
         return DeployedScore(metric=None, input_scale=input_scale, seconds=round(time.perf_counter() - started, 3), error=str(error))
     metric = evaluate_int8(quantized, data)
     return DeployedScore(metric=metric, input_scale=quantized.input_scale, seconds=round(time.perf_counter() - started, 3))
