@@ -197,6 +197,15 @@ def test_default_search_scores_and_ranks_by_int8(tmp_path, small_cache, monkeypa
         assert column in result.pareto.columns
     report = (result.run_dir / "report.html").read_text(encoding="utf-8")
     assert 'data-plot="precision"' in report
+    # The export re-runs the int8 model at the recorded input scale and gets the recorded score.
+    from search.results import export_run, export_summary, open_run
+
+    exported = export_run(open_run(result.run_dir), trial="best", to=tmp_path / "exported", onnx=False, progress=False)
+    assert exported.recorded_int8 is not None and exported.recomputed_int8 == exported.recorded_int8
+    assert exported.recomputed_metric == pytest.approx(exported.recorded_metric, abs=1e-9)
+    assert "reproduced by the exported int8 model" in export_summary(exported)
+    proxy_result = exported.document["training"]["proxy_result"]
+    assert proxy_result["precision"] == "int8" and proxy_result["validation_metric_int8"] == exported.recorded_int8
     # Resuming with the other precision would mix incomparable numbers: refused.
     with pytest.raises(StudyError, match="precision"):
         search.run(trials=5, out=tmp_path, precision="float", **SMALL)
