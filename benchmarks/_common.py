@@ -50,6 +50,7 @@ class Job:
     fidelity: dict[str, Any]
     data: DataSpec
     tag: dict[str, Any] = field(default_factory=dict)
+    deployed: bool = False  # also score the trained weights in int8 (the deployed model)
 
 
 _LOADED: dict[DataSpec, Any] = {}
@@ -68,11 +69,12 @@ def load_data(spec: DataSpec) -> Any:
 
 def run_job(job: Job) -> dict[str, Any]:
     """Train one design; a JSON-ready record (no weights)."""
-    from search.training import Fidelity, train_proxy
+    from search.training import Fidelity, train_proxy, with_deployed_score
     from spaces import ArchConfig
 
-    result = train_proxy(ArchConfig.from_dict(job.config), load_data(job.data), Fidelity.from_dict(job.fidelity))
-    return {
+    config, data = ArchConfig.from_dict(job.config), load_data(job.data)
+    result = train_proxy(config, data, Fidelity.from_dict(job.fidelity))
+    record = {
         **job.tag,
         "metric": result.metric,
         "status": result.status,
@@ -80,6 +82,10 @@ def run_job(job: Job) -> dict[str, Any]:
         "wall_seconds": result.wall_seconds,
         "params": result.params,
     }
+    if job.deployed:
+        deployed = with_deployed_score(result, config, data).deployed
+        record.update(metric_int8=deployed.metric, int8_seconds=deployed.seconds, int8_input_scale=deployed.input_scale, int8_error=deployed.error)
+    return record
 
 
 def run_jobs(jobs: list[Job], workers: int, on_result: Optional[Callable[[int, dict[str, Any]], None]] = None) -> list[dict[str, Any]]:

@@ -4,7 +4,10 @@ Measures, on this machine:
 - generation time and cache size of the default synthetic KWS corpus (and of the SE
   mixtures), in a fresh cache directory so nothing is reused, then the cached load time;
 - seconds per proxy trial at the default fidelity for KWS GhostGRU designs
-  (H = 64 and 128, ghost ratio 1 and 2) and for SE, with the metric each reached.
+  (H = 64 and 128, ghost ratio 1 and 2) and for SE, with the metric each reached;
+- what the int8 evaluation adds to each trial (quantization and the bit-exact integer
+  simulation on the validation split, as ``search run`` does after training), with the
+  int8 metric beside the float one.
 
 Prints a table and writes ``benchmarks/proxy_cost.json``. Run from the repository root:
 
@@ -28,7 +31,7 @@ sys.path.insert(0, str(REPOSITORY))
 import torch  # noqa: E402
 
 from search.data import load_kws_data, load_se_data  # noqa: E402
-from search.training import Fidelity, train_proxy  # noqa: E402
+from search.training import Fidelity, train_proxy, with_deployed_score  # noqa: E402
 from spaces import ArchConfig  # noqa: E402
 
 KWS_DESIGNS = [(64, 1.0), (64, 2.0), (128, 1.0), (128, 2.0)]
@@ -72,7 +75,8 @@ def measure(utterances_per_class: int, cache_dir: Path, fidelity: Fidelity) -> d
     for task, designs, data, features in (("kws", KWS_DESIGNS, kws, "mfcc10"), ("se", SE_DESIGNS, se, "stft129")):
         for hidden, ratio in designs:
             config = ArchConfig(task=task, features=features, hidden=hidden, ghost_ratio=ratio)
-            result = train_proxy(config, data, fidelity)
+            result = with_deployed_score(train_proxy(config, data, fidelity), config, data)
+            int8_seconds = result.deployed.seconds
             report["trials"].append(
                 {
                     "task": task,
@@ -83,11 +87,18 @@ def measure(utterances_per_class: int, cache_dir: Path, fidelity: Fidelity) -> d
                     "seconds": result.wall_seconds,
                     "metric_name": result.metric_name,
                     "metric": round(result.metric, 4),
+                    "metric_int8": None if result.metric_int8 is None else round(result.metric_int8, 4),
+                    "int8_seconds": int8_seconds,
+                    "int8_share": round(int8_seconds / result.wall_seconds, 4),
                     "status": result.status,
                     "samples_seen": result.samples_seen,
                 }
             )
-            print(f"  {task} {config.describe():28s} {result.wall_seconds:6.1f} s  {result.metric_name} {result.metric:.3f}", flush=True)
+            print(
+                f"  {task} {config.describe():28s} {result.wall_seconds:6.1f} s + int8 {int8_seconds:5.2f} s ({100 * int8_seconds / result.wall_seconds:4.1f} %)"
+                f"  {result.metric_name} {result.metric:.3f} float, {result.metric_int8:.3f} int8",
+                flush=True,
+            )
     return report
 
 
@@ -98,11 +109,15 @@ def print_report(report: dict) -> None:
           f"cached load {corpus['cached_load_seconds']:.2f} s")
     print(f"SE mixtures ({sum(se['clips'].values())} clips): generated in {se['generation_seconds']:.1f} s, "
           f"cache {se['cache_bytes'] / 1e6:.1f} MB")
-    print("\n| task | design | params | seconds per trial | validation metric |")
-    print("|---|---|---:|---:|---:|")
+    print("\n| task | design | params | seconds per trial | + int8 evaluation | validation metric float / int8 |")
+    print("|---|---|---:|---:|---:|---:|")
     for trial in report["trials"]:
-        shown = f"{100 * trial['metric']:.1f} % accuracy" if trial["metric_name"] == "accuracy" else f"{trial['metric']:.2f} dB SI-SNRi"
-        print(f"| {trial['task']} | {trial['design']} | {trial['params']} | {trial['seconds']:.1f} | {shown} |")
+        if trial["metric_name"] == "accuracy":
+            shown = f"{100 * trial['metric']:.1f} / {100 * trial['metric_int8']:.1f} % accuracy"
+        else:
+            shown = f"{trial['metric']:.2f} / {trial['metric_int8']:.2f} dB SI-SNRi"
+        added = f"{trial['int8_seconds']:.2f} s ({100 * trial['int8_share']:.1f} %)"
+        print(f"| {trial['task']} | {trial['design']} | {trial['params']} | {trial['seconds']:.1f} | {added} | {shown} |")
 
 
 def main() -> None:

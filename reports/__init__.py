@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from reports._html import ReportAnalysis, ReportInputs, analyze, findings_of, render_report, write_report
     from reports._pareto import hypervolume, knee_index, pareto_mask
     from reports._plots import Limit, front_figure, hypervolume_figure, importance_figure, parallel_figure
-    from reports._summary import RunFacts, format_duration, metric_display, metric_label, pareto_rows, run_facts
+    from reports._summary import RunFacts, format_duration, metric_display, metric_label, pareto_rows, precision_columns, run_facts
     from reports._table import format_table
 
 _EXPORTS = {
@@ -64,6 +64,7 @@ _EXPORTS = {
     "metric_display": "reports._summary",
     "metric_label": "reports._summary",
     "pareto_rows": "reports._summary",
+    "precision_columns": "reports._summary",
     "run_facts": "reports._summary",
     "format_table": "reports._table",
 }
@@ -116,6 +117,7 @@ __all__ = [
     "pareto_frame",
     "pareto_mask",
     "pareto_rows",
+    "precision_columns",
     "pick_index",
     "reference_point",
     "render_report",

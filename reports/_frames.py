@@ -45,6 +45,10 @@ def trial_row(number: int, state: str, attrs: Mapping[str, Any]) -> dict[str, An
     row["trained"] = attrs.get("trained", False)
     row["metric_name"] = attrs.get("metric_name")
     row["metric"] = attrs.get("metric")
+    # The metric at both precisions and the float-to-int8 drop (stored under the task's
+    # metric name, e.g. accuracy_int8); ``metric`` is whichever the search scored.
+    for suffix in ("float", "int8", "drop"):
+        row[f"metric_{suffix}"] = attrs.get(f"{attrs.get('metric_name')}_{suffix}")
     row.update({key: cost.get(key) for key in COST_COLUMNS})
     row["counted_macs"] = attrs.get("counted_macs")
     row["violations"] = "; ".join(attrs.get("violations", []))

@@ -34,7 +34,7 @@ from cost_models import format_size
 from reports._frames import DESIGN_COLUMNS, pareto_frame
 from reports._findings import run_findings
 from reports._front import hypervolume_history, objective_bounds, pick_index, reference_point
-from reports._plots import Limit, front_figure, hypervolume_figure, importance_figure, parallel_figure
+from reports._plots import Limit, front_figure, hypervolume_figure, importance_figure, parallel_figure, precision_figure
 from reports._summary import RAW_COLUMNS, generated_now, metric_label, pareto_rows, run_facts
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -321,6 +321,13 @@ def render_report(inputs: ReportInputs) -> str:
     parallel = _plot_div(
         parallel_figure(frame, metric, _searched_parameters(inputs.settings), inputs.units), "parallel", "Parallel coordinates of the trained designs (drag along an axis to filter)"
     )
+    precision_plot = precision_figure(frame, metric, pareto_numbers)
+    precision_section = (
+        "<h2>Deployed (int8) vs float32</h2>\n"
+        + _plot_div(precision_plot, "precision", f"{label}: int8 as deployed against float32 as trained, per trained design")
+        if precision_plot is not None
+        else ""
+    )
     run_dir = inputs.run_dir or "RUN_DIR"
     export_hint = (
         f"Export a design to a training repository: <code>search export {html.escape(run_dir)} --trial N --to DIR</code> "
@@ -351,6 +358,7 @@ Hover over a point for its full design and costs.</p>
 {fronts[1]}
 {fronts[2]}
 </div>
+{precision_section}
 <h2>Search progress and what matters</h2>
 <p class="note">Importances are computed over the trained designs that fit every limit (infeasible designs were never trained;
 a repeated design counts once): a parameter's bar is how much its value decides whether a design is among the best quarter

@@ -306,3 +306,48 @@ def parallel_figure(frame: pd.DataFrame, metric: str, parameters: Sequence[str],
     )
     figure.update_layout(height=HEIGHT, margin=dict(l=60, r=60, t=60, b=30), template="plotly_white")
     return figure
+
+
+def precision_figure(frame: pd.DataFrame, metric: str, pareto_numbers: Iterable[int] = ()) -> Optional[go.Figure]:
+    """Each trained design's int8 (deployed) metric against its float32 one, the diagonal
+    y = x beside; points below it lose at int8. Front designs are ringed and labelled
+    with their drop. None when the trials hold no int8 scores (an older study)."""
+    floats, ints = f"{metric}_float", f"{metric}_int8"
+    if floats not in frame.columns or ints not in frame.columns:
+        return None
+    points = frame[eligible_mask(frame)].dropna(subset=[floats, ints])
+    if points.empty:
+        return None
+    x = [metric_display(metric, float(value)) for value in points[floats]]
+    y = [metric_display(metric, float(value)) for value in points[ints]]
+    drops = [a - b for a, b in zip(x, y)]
+    unit = "points" if metric == "accuracy" else "dB"
+    hover = [f"{hover_text(row, metric)}<br>float {a:.2f}, int8 {b:.2f}: drop {d:+.2f} {unit}" for (_, row), a, b, d in zip(points.iterrows(), x, y, drops)]
+    low, high = min(x + y), max(x + y)
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=[low, high], y=[low, high], mode="lines", line=dict(color=INFEASIBLE_COLOR, dash="dot"), name="no change (int8 = float)", hoverinfo="skip"))
+    figure.add_trace(go.Scatter(x=x, y=y, mode="markers", marker=dict(color=GHOST_COLOR, size=8, opacity=0.8), name="trained designs", hovertext=hover, hoverinfo="text"))
+    on_front = points["number"].astype(int).isin(set(pareto_numbers)).to_numpy()
+    if on_front.any():
+        figure.add_trace(
+            go.Scatter(
+                x=[value for value, keep in zip(x, on_front) if keep],
+                y=[value for value, keep in zip(y, on_front) if keep],
+                mode="markers+text",
+                marker=dict(color="rgba(0,0,0,0)", size=14, line=dict(color=PARETO_COLOR, width=2)),
+                text=[f"{d:+.1f}" for d, keep in zip(drops, on_front) if keep],
+                textposition="top center",
+                name="Pareto-optimal (label: drop)",
+                hoverinfo="skip",
+            )
+        )
+    label = metric_label(metric)
+    figure.update_layout(
+        xaxis=dict(title=f"{label}, float32 as trained"),
+        yaxis=dict(title=f"{label}, int8 as deployed"),
+        template="plotly_white",
+        height=HEIGHT,
+        margin=MARGIN,
+        legend=dict(orientation="h", y=-0.2),
+    )
+    return figure

@@ -42,6 +42,16 @@ def metric_display(metric_name: str, value: float) -> float:
     return 100.0 * value if metric_name == "accuracy" else value
 
 
+def precision_columns(row: Any, metric_name: str) -> dict[str, float]:
+    """``float``, ``int8`` and ``drop`` (float minus int8) of one trials-table row, in the
+    metric's display unit; empty for a trial scored before int8 scores were kept."""
+    floats, ints = row.get(f"{metric_name}_float"), row.get(f"{metric_name}_int8")
+    if floats is None or ints is None or pd.isna(floats) or pd.isna(ints):
+        return {}
+    shown_float, shown_int8 = metric_display(metric_name, float(floats)), metric_display(metric_name, float(ints))
+    return {"float": round(shown_float, 2), "int8": round(shown_int8, 2), "drop": round(shown_float - shown_int8, 2)}
+
+
 def pareto_rows(front: pd.DataFrame, metric_name: str, knee: Optional[int] = None, units: str = "iec") -> list[dict[str, Any]]:
     """One display row per Pareto-optimal design (trial number ``knee`` marked as the knee).
 
@@ -55,6 +65,7 @@ def pareto_rows(front: pd.DataFrame, metric_name: str, knee: Optional[int] = Non
                 "trial": int(row["number"]),
                 "design": row["design"],
                 metric_label(metric_name): round(metric_display(metric_name, float(row[metric_name])), 2),
+                **precision_columns(row, metric_name),
                 "memory": format_size(int(row["memory_bytes"]), units),
                 "flash": format_size(int(row["flash_bytes"]), units),
                 "RAM": format_size(int(row["ram_bytes"]), units),

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from cost_models import Limits
 
 
-# Precisions a design is scored at: the PyTorch float model, or the int8 deployment.
-PRECISIONS = ("float", "int8")
+# What a design is scored at: as deployed (int8, the bit-exact simulation of its C code)
+# or as trained (the float32 PyTorch model).
+PRECISIONS = ("int8", "float")
+DEFAULT_PRECISION = "int8"
 # What `search evaluate` scores: the list files' test split, or every clip.
 EVALUATION_SPLITS = ("test", "all")
 
@@ -44,7 +46,10 @@ BINDING_KEYS = (
     "clip_seconds",
     "utterances_per_class",
     "latency_model",
+    "precision",
 )
+# Studies made before the int8 score was added scored designs in float32.
+PRECISION_OF_OLD_STUDIES = "float"
 
 # Optuna's samplers and numpy take seeds of 32 bits.
 MAX_SEED = 2**32 - 1
@@ -100,6 +105,7 @@ class RunSettings:
     clip_seconds: float = 1.0
     utterances_per_class: Optional[int] = None
     latency_model: str = "analytic"
+    precision: str = "int8"  # the metric objective: "int8" (as deployed) or "float" (as trained)
     command: str = ""
     # How sizes are shown ("si": KB, "iec": KiB): the system the budget was typed in.
     size_units: str = "iec"
@@ -118,6 +124,7 @@ class RunSettings:
     @classmethod
     def from_json(cls, text: str) -> "RunSettings":
         data = json.loads(text)
+        data.setdefault("precision", PRECISION_OF_OLD_STUDIES)
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in known})
 

@@ -26,7 +26,7 @@ from spaces import ArchConfig, build_model, load_config
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-PLOTS = ["front-memory", "front-latency", "front-macs", "hypervolume", "importances", "parallel"]
+PLOTS = ["front-memory", "front-latency", "front-macs", "precision", "hypervolume", "importances", "parallel"]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from typing import Any
 
 
 def add_evaluate(commands: Any) -> None:
-    from search._settings import EVALUATION_SPLITS, PRECISIONS
+    from search._settings import DEFAULT_PRECISION, EVALUATION_SPLITS, PRECISIONS
 
     parser = commands.add_parser(
         "evaluate",
@@ -21,7 +21,7 @@ def add_evaluate(commands: Any) -> None:
     parser.add_argument("model_yaml", metavar="MODEL_YAML", help="a model.yaml written by 'search export'")
     parser.add_argument("--data-dir", required=True, metavar="DIR", help="a folder of class folders of audio clips")
     parser.add_argument("--split", choices=EVALUATION_SPLITS, help="test: the list files' test split (default with list files); all: every clip (default without)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="float", help="float: the PyTorch model; int8: the integer deployment, bit-exact with the generated C")
+    parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION, help=f"int8: the design as deployed, bit-exact with its generated C; float: the PyTorch model (default {DEFAULT_PRECISION})")
     parser.add_argument("--weights", metavar="FILE", help="default: weights.pt beside the model.yaml (pass weights-trained.pt after 'search train')")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--no-progress", action="store_true")

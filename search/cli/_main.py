@@ -327,7 +327,7 @@ def _fraction(text: str) -> float:
 
 def _add_run(commands: Any) -> None:
     from search.study import DEFAULT_TRIALS
-    from search.training import Fidelity
+    from search.training import DEFAULT_PRECISION, PRECISIONS, Fidelity
 
     defaults = Fidelity()
     parser = commands.add_parser(
@@ -352,6 +352,13 @@ def _add_run(commands: Any) -> None:
         help="measured: latency from the design's int8 C code run in a Cortex-M emulator (needs the isa extra; cached per design); default analytic",
     )
     parser.add_argument("--objectives", default="accuracy,memory,latency", help="comma-separated: accuracy (si-snri for se), memory, latency, macs, flash, ram, params (default accuracy,memory,latency)")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=DEFAULT_PRECISION,
+        help="what the accuracy objective scores: int8 (default) the design as deployed, by a bit-exact simulation of its C code; "
+        "float the float32 model as trained. Both numbers are kept per trial",
+    )
     fidelity = parser.add_argument_group("proxy training")
     fidelity.add_argument("--epochs", type=_positive_int, default=defaults.epochs, help=f"proxy training epochs per design (default {defaults.epochs})")
     fidelity.add_argument("--data-fraction", type=_fraction, default=defaults.data_fraction, help=f"share of the training split used (default {defaults.data_fraction:g})")
@@ -403,6 +410,7 @@ def _run(args: argparse.Namespace) -> int:
         clip_seconds=args.clip_seconds,
         utterances_per_class=args.utterances_per_class,
         latency_model=args.latency_model,
+        precision=args.precision,
         out=args.out,
         study=args.study,
         storage=args.storage,

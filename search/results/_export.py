@@ -1,7 +1,8 @@
 """``search export``: pick a trial of a run and write it out for a training repository.
 
 The chosen design's proxy-trained weights are loaded into ``spaces.build_model``,
-checked against the validation score the search recorded, and written with a
+checked against the validation scores the search recorded (float32, and int8 as
+deployed: the integer simulation at the stored input scale), and written with a
 ``model.yaml`` (architecture, front end and normalisation, training recipe, costs on
 the device, provenance) and an ONNX graph checked against PyTorch.
 
@@ -33,7 +34,7 @@ from search.results._c_export import c_library_summary
 from search.results._report import OpenedRun, tool_version
 from search._settings import RunSettings, limits_of
 from search.storage import mask_url
-from search.training import Fidelity
+from search.training import Fidelity, deployed_score
 
 # The exported weights must reproduce the validation score the search recorded.
 EXPORT_FORMATS = ("all", "onnx", "c")
@@ -49,11 +50,16 @@ class ExportResult:
     trial: int
     design: str
     metric_name: str
-    recorded_metric: float
+    recorded_metric: float  # float32 validation metric the search recorded
     recomputed_metric: Optional[float]
     onnx_max_difference: Optional[float]
     document: dict[str, Any]
     c_library: Any = None  # search.results._c_export.CLibraryExport, when the C library was written
+    # int8 (as deployed): recorded by the search (None for a study from before int8
+    # scores) and recomputed from the exported weights at the recorded input scale.
+    recorded_int8: Optional[float] = None
+    recomputed_int8: Optional[float] = None
+    precision: str = "float"  # which of the two the search scored the design with
 
 
 def select_trial(run: OpenedRun, trial: Union[str, int] = "best", pick: str = "accuracy") -> FrozenTrial:
@@ -199,9 +205,15 @@ def _training_section(settings: RunSettings, trial: FrozenTrial, data: Any) -> d
         source["description"] = data.source
         source["classes"] = list(data.class_names)
     attrs = trial.user_attrs
+    name = settings.metric_name
     result = {
-        "metric_name": settings.metric_name,
+        "metric_name": name,
         "validation_metric": attrs.get("metric"),
+        "precision": settings.precision,
+        "validation_metric_float": attrs.get(f"{name}_float", attrs.get("metric") if settings.precision == "float" else None),
+        "validation_metric_int8": attrs.get(f"{name}_int8"),
+        "int8_drop": attrs.get(f"{name}_drop"),
+        "int8_input_scale": attrs.get("int8_input_scale"),
         "status": attrs.get("train_status"),
         "seconds": attrs.get("train_seconds"),
         "curve": attrs.get("curve", []),
@@ -223,6 +235,22 @@ def _recompute_metric(model: torch.nn.Module, data: Any, task: str) -> float:
     torch.set_num_threads(1)  # proxy training evaluated on one thread; keep the same arithmetic
     try:
         return evaluate_kws(model, data.validation) if task == "kws" else evaluate_se(model, data.validation)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def recorded_float_metric(settings: RunSettings, attrs: dict[str, Any]) -> float:
+    """The float32 validation metric a trial recorded (``metric`` itself in a float study)."""
+    value = attrs.get(f"{settings.metric_name}_float")
+    return float(attrs["metric"] if value is None else value)
+
+
+def _recompute_int8(config: ArchConfig, model: torch.nn.Module, data: Any, attrs: dict[str, Any]) -> Optional[float]:
+    """The int8 score of the exported weights, at the trial's recorded input scale when it has one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return deployed_score(config, model, data, input_scale=attrs.get("int8_input_scale")).metric
     finally:
         torch.set_num_threads(threads)
 
@@ -263,6 +291,7 @@ def export_run(
 
     data = _load_data(settings, progress)
     recomputed = _recompute_metric(model, data, settings.task)
+    recomputed_int8 = _recompute_int8(config, model, data, attrs)
     device = device_from_dict(settings.device, origin=f"device {settings.device.get('name')}")
     device_arg, device_section = _device_section(settings, device, directory)
     cost = analytic_cost(config, device, limits_of(settings)).to_dict()
@@ -321,11 +350,14 @@ def export_run(
         trial=chosen.number,
         design=config.describe(),
         metric_name=settings.metric_name,
-        recorded_metric=float(attrs["metric"]),
+        recorded_metric=recorded_float_metric(settings, attrs),
         recomputed_metric=recomputed,
         onnx_max_difference=difference,
         document=document,
         c_library=c_library,
+        recorded_int8=attrs.get(f"{settings.metric_name}_int8"),
+        recomputed_int8=recomputed_int8,
+        precision=settings.precision,
     )
 
 
@@ -336,9 +368,18 @@ def export_summary(result: ExportResult) -> str:
     same = result.recomputed_metric is not None and abs(result.recomputed_metric - result.recorded_metric) <= METRIC_TOLERANCE
     lines = [
         f"exported trial {result.trial}: {result.design}",
-        f"  validation {shown(result.recorded_metric)} (proxy training)"
+        f"  validation {shown(result.recorded_metric)} float32 (proxy training)"
         + (", reproduced by the exported weights" if same else f"; the exported weights give {shown(result.recomputed_metric or 0.0)}"),
     ]
+    if result.recorded_int8 is not None:
+        same_int8 = result.recomputed_int8 is not None and abs(result.recomputed_int8 - result.recorded_int8) <= METRIC_TOLERANCE
+        lines.append(
+            f"  validation {shown(result.recorded_int8)} int8 as deployed"
+            + (", reproduced by the exported int8 model" if same_int8 else f"; the exported int8 model gives {shown(result.recomputed_int8) if result.recomputed_int8 is not None else 'no score (no integer form)'}")
+        )
+    elif result.recomputed_int8 is not None:
+        lines.append(f"  validation {shown(result.recomputed_int8)} int8 as deployed (not recorded by this older study)")
+    lines[-1] += f"; the search scored {result.precision}"
     cost = result.document["cost"]
     lines.append(f"  {cost['memory_bytes']:,} bytes memory, {cost['latency_ms']:.3f} ms on {cost['device']}, {cost['macs']:,} MACs")
     for path in (result.files.model_yaml, result.files.weights, result.files.onnx) if result.files is not None else ():

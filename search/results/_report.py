@@ -66,6 +66,13 @@ def objective_columns(settings: RunSettings) -> dict[str, str]:
     }
 
 
+def metric_columns(metric_name: str) -> dict[str, str]:
+    """Generic metric columns of the trials table -> their names for the task (``accuracy_int8``)."""
+    columns = {"metric": metric_name, "proxy_metric": f"proxy_{metric_name}"}
+    columns.update({f"metric_{suffix}": f"{metric_name}_{suffix}" for suffix in ("float", "int8", "drop")})
+    return columns
+
+
 def study_tables(study: optuna.Study, settings: RunSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The trials table (metric column named after the task metric) and its front.
 
@@ -76,7 +83,7 @@ def study_tables(study: optuna.Study, settings: RunSettings) -> tuple[pd.DataFra
 
     trials = study.get_trials(deepcopy=False)
     frame, promoted = with_promotions(trials_frame(trials), trials, study.user_attrs)
-    frame = frame.rename(columns={"metric": settings.metric_name, "proxy_metric": f"proxy_{settings.metric_name}"})
+    frame = frame.rename(columns=metric_columns(settings.metric_name))
     pareto = pareto_frame(frame[promoted] if promoted.any() else frame, objective_columns(settings))
     return frame, pareto
 

@@ -36,8 +36,8 @@ from spaces import ArchConfig
 
 from search._settings import RunSettings
 from search.study._defaults import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS
-from search.study._study import file_sha256, save_weights
-from search.training import Fidelity, train_proxy
+from search.study._study import file_sha256, precision_metric, save_weights
+from search.training import Fidelity, train_proxy, with_deployed_score
 
 PROMOTION_ATTR = "promotion"  # the settings of the latest promotion of the study
 RECORD_PREFIX = "promoted:"
@@ -144,8 +144,15 @@ def promote(
         for seed in seeds:
             if any(run["seed"] == seed for run in record["runs"]):
                 continue
-            outcome = train_proxy(config, data, promotion_fidelity(base, plan.epochs, seed))
-            run = {"seed": seed, "metric": outcome.metric, "status": outcome.status, "seconds": outcome.wall_seconds}
+            outcome = with_deployed_score(train_proxy(config, data, promotion_fidelity(base, plan.epochs, seed)), config, data)
+            run = {
+                "seed": seed,
+                "metric": precision_metric(settings, outcome),
+                "metric_float": outcome.metric,
+                "metric_int8": outcome.metric_int8,
+                "status": outcome.status,
+                "seconds": outcome.wall_seconds,
+            }
             if weights_dir is not None and outcome.state_dict is not None:
                 path = save_weights(weights_dir, f"{trial.user_attrs['design_key']}-e{plan.epochs}-s{seed}", outcome.state_dict)
                 run["weights"], run["weights_sha256"] = str(path), file_sha256(path)
@@ -153,6 +160,9 @@ def promote(
             metrics = [item["metric"] for item in record["runs"]]
             record["metric"] = statistics.fmean(metrics)
             record["metric_std"] = statistics.stdev(metrics) if len(metrics) > 1 else 0.0
+            for precision in ("float", "int8"):
+                values = [item.get(f"metric_{precision}") for item in record["runs"]]
+                record[f"metric_{precision}"] = statistics.fmean(values) if None not in values else None
             study.set_user_attr(key, record)
             if progress:
                 print(f"  #{trial.number:<4d} {record['design']:34s} seed {seed}: {_shown(outcome.metric, settings.task)} in {outcome.wall_seconds:.1f} s "
@@ -170,8 +180,8 @@ def with_promotions(frame: pd.DataFrame, trials: list[FrozenTrial], study_attrs:
 
     Adds ``proxy_metric`` (what the proxy measured), ``promoted_metric`` (mean over
     seeds), ``promoted_metric_std``, ``promoted_seeds`` and ``metric_source``; the
-    ``metric`` column becomes the promoted mean where there is one. Only the latest
-    promotion's epochs count.
+    ``metric`` column (and ``metric_float``/``metric_int8``/``metric_drop``) becomes the
+    promoted mean where there is one. Only the latest promotion's epochs count.
     """
     frame = frame.copy()
     frame["proxy_metric"] = frame["metric"]
@@ -190,6 +200,11 @@ def with_promotions(frame: pd.DataFrame, trials: list[FrozenTrial], study_attrs:
         if not record or record.get("trial") != int(row["number"]) or not record.get("runs"):
             continue
         frame.at[index, "metric"] = record["metric"]
+        if "metric_float" in frame.columns:
+            floats, ints = record.get("metric_float"), record.get("metric_int8")
+            frame.at[index, "metric_float"] = floats
+            frame.at[index, "metric_int8"] = ints
+            frame.at[index, "metric_drop"] = floats - ints if floats is not None and ints is not None else None
         frame.at[index, "promoted_metric"] = record["metric"]
         frame.at[index, "promoted_metric_std"] = record["metric_std"]
         frame.at[index, "promoted_seeds"] = len(record["runs"])

@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
 from cost_models import DeviceProfile, analytic_cost, canonical_size, format_size, load_device, measurement_available, parse_size, size_units
-from reports import format_duration, format_table
+from reports import format_duration, format_table, precision_columns
 from spaces import DesignSpace, load_space
 
 from search._errors import RunInterrupted, UsageError
@@ -53,7 +53,7 @@ from search.study._study import (
     worker_seed,
 )
 from search.study._target import TrialClaim, run_to_target, trial_claim
-from search.training import Fidelity
+from search.training import DEFAULT_PRECISION, PRECISIONS, Fidelity
 
 # Each finished trial gets its own line from this module; Optuna's INFO lines would repeat it.
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -102,6 +102,7 @@ def build_settings(
     clip_seconds: float = 1.0,
     utterances_per_class: Optional[int] = None,
     latency_model: str = "analytic",
+    precision: str = DEFAULT_PRECISION,
     command: str = "",
 ) -> tuple[RunSettings, DesignSpace, DeviceProfile]:
     """Validate every user input and fold it into :class:`RunSettings`."""
@@ -138,6 +139,8 @@ def build_settings(
         raise UsageError(f"--latency-budget must be a finite positive number, got {latency_budget}")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise UsageError(f"--seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     fidelity = fidelity or Fidelity()
     settings = RunSettings(
         task=task,
@@ -156,6 +159,7 @@ def build_settings(
         clip_seconds=float(clip_seconds),
         utterances_per_class=utterances_per_class,
         latency_model=latency_model,
+        precision=precision,
         command=command,
         size_units=size_units(budget) if budget is not None else "iec",
     )
@@ -235,6 +239,7 @@ def trial_line(trial: FrozenTrial, metric_name: str, units: str = "iec", latency
         return f"#{trial.number:<4d} {design:34s} {costs}  infeasible, not trained: {'; '.join(attrs.get('violations', []))}"
     metric = attrs.get("metric")
     shown = f"{100 * metric:.1f} % acc" if metric_name == "accuracy" else f"{metric:.2f} dB SI-SNRi"
+    shown += _precision_note(attrs, metric_name)
     if attrs.get("duplicate_of") is not None:
         return f"#{trial.number:<4d} {design:34s} {costs}  {shown} (same design as #{attrs['duplicate_of']})"
     status = attrs.get("train_status", "")
@@ -279,6 +284,20 @@ class TrialProgress:
     def text(self, number: int, design: str, done: float, left: Optional[float]) -> str:
         eta = "" if left is None else f", ~{format_duration(left)} left"
         return f"#{number} {design}: epoch {done:g}/{self.epochs}{eta}"
+
+
+def _precision_note(attrs: dict[str, Any], metric_name: str) -> str:
+    """`` (int8; float 67.2)``: which precision the metric is, and the other one."""
+    precision = attrs.get("precision")
+    if precision is None:
+        return ""
+    if attrs.get("int8_error"):
+        return f" ({precision}; no int8 form: {attrs['int8_error']})"
+    other = "float" if precision == "int8" else "int8"
+    value = attrs.get(f"{metric_name}_{other}")
+    if value is None:
+        return f" ({precision})"
+    return f" ({precision}; {other} {100 * value:.1f})" if metric_name == "accuracy" else f" ({precision}; {other} {value:.2f})"
 
 
 def run_worker(
@@ -425,6 +444,7 @@ def pareto_table_text(pareto: pd.DataFrame, metric_name: str, units: str = "iec"
                 "trial": int(row["number"]),
                 "design": row["design"],
                 "accuracy %" if metric_name == "accuracy" else "SI-SNRi dB": 100 * metric if metric_name == "accuracy" else metric,
+                **precision_columns(row, metric_name),
                 "memory": format_size(row["memory_bytes"], units),
                 "flash": format_size(row["flash_bytes"], units),
                 "RAM": format_size(row["ram_bytes"], units),
@@ -460,6 +480,7 @@ def run(
     clip_seconds: float = 1.0,
     utterances_per_class: Optional[int] = None,
     latency_model: str = "analytic",
+    precision: str = DEFAULT_PRECISION,
     out: Union[str, Path] = "runs",
     study: Optional[str] = None,
     storage: Optional[str] = None,
@@ -476,6 +497,10 @@ def run(
     ``promote`` > 0 re-trains up to that many designs of the proxy front (and near it)
     for ``promote_epochs`` epochs with ``promote_seeds`` seeds once the trials are done,
     and the front is then made of those (see :mod:`search.study._promote`).
+
+    ``precision`` is what the metric objective scores: ``"int8"`` (default) the design as
+    deployed (the bit-exact integer simulation of its C code on the validation split),
+    ``"float"`` the float32 model as trained; both numbers are kept per trial.
 
     Re-running with the same ``study`` continues it: ``trials`` is the study's total.
     Returns the study, the trials table and the Pareto-optimal feasible designs.
@@ -503,6 +528,7 @@ def run(
         clip_seconds=clip_seconds,
         utterances_per_class=utterances_per_class,
         latency_model=latency_model,
+        precision=precision,
         command=command or _python_call_text(device, budget),
     )
     settings, design_space = fit_space_to_data(settings, design_space, progress)

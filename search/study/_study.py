@@ -33,7 +33,7 @@ from search._settings import SETTINGS_ATTR, RunSettings, limits_of
 from search.storage import StudyError
 from search.study._processes import deferred_interrupts, worker_id
 from search.study._target import CLAIMED_BY_ATTR, fail_stale_trials
-from search.training import ProxyResult, Trainer
+from search.training import ProxyResult, Trainer, summary_attrs
 
 # The system attribute optuna-dashboard (0.21) reads a trial's constraints from: one list,
 # the format before Optuna 5's one ``constraints:NAME`` attribute per constraint.
@@ -198,6 +198,21 @@ def constraint_values(cost: Any, device: DeviceProfile, limits: Limits) -> dict[
     return values
 
 
+def precision_metric(settings: RunSettings, outcome: ProxyResult) -> float:
+    """The metric a trial is scored with: the int8 (deployed) one by default, or the float one.
+
+    A design with no integer form (its int8 score is missing) gets the untrained score:
+    it cannot be deployed, so it must not sit on an int8 front.
+    """
+    if settings.precision == "float":
+        return outcome.metric
+    return outcome.metric_int8 if outcome.metric_int8 is not None else UNTRAINED_METRIC[settings.task]
+
+
+# What a repeat of a design copies from the trial that trained it.
+RESULT_ATTRS = ("metric", "curve", "train_status", "train_reason", "train_seconds", "counted_macs", "trained", "fidelity", "weights", "weights_sha256", "int8_input_scale", "int8_seconds", "int8_error")
+
+
 def objective_values(settings: RunSettings, metric: float, cost: Any) -> list[float]:
     columns = {
         "metric": metric,
@@ -271,6 +286,7 @@ class Objective:
             "feasible": cost.fits,
             "violations": cost.violations,
             "metric_name": self.settings.metric_name,
+            "precision": self.settings.precision,
             "versions": self.versions,
             "trained": False,
             "samples_seen": 0,
@@ -289,7 +305,8 @@ class Objective:
 
         earlier = self._earlier_result(trial, key)
         if earlier is not None:
-            for name in ("metric", "curve", "train_status", "train_reason", "train_seconds", "counted_macs", "trained", "fidelity", "weights", "weights_sha256"):
+            metric_name = self.settings.metric_name
+            for name in RESULT_ATTRS + tuple(f"{metric_name}_{suffix}" for suffix in ("float", "int8", "drop")):
                 if name in earlier.user_attrs:
                     trial.set_user_attr(name, earlier.user_attrs[name])
             trial.set_user_attr("duplicate_of", earlier.number)
@@ -306,7 +323,10 @@ class Objective:
         if outcome.status == "timeout":
             raise self._cut_short(trial, outcome)
         trial.set_user_attr("trained", True)
-        trial.set_user_attr("metric", outcome.metric)
+        metric = precision_metric(self.settings, outcome)
+        trial.set_user_attr("metric", metric)
+        for name, value in summary_attrs(self.settings.metric_name, outcome.metric, outcome.deployed).items():
+            trial.set_user_attr(name, value)
         trial.set_user_attr("curve", outcome.curve)
         trial.set_user_attr("train_status", outcome.status)
         trial.set_user_attr("train_reason", outcome.reason)
@@ -318,7 +338,7 @@ class Objective:
             # Export checks the file against this before it trusts the weights.
             trial.set_user_attr("weights_sha256", file_sha256(path))
             trial.set_user_attr("weights", str(path))
-        return objective_values(self.settings, outcome.metric, cost)
+        return objective_values(self.settings, metric, cost)
 
     def _epoch_done(self, trial: Trial, config: ArchConfig, cost: CostReport, record: dict[str, float]) -> None:
         """Store the epoch's validation metric as the trial's intermediate value (a learning

@@ -4,6 +4,9 @@
   counted in samples and epochs, never in seconds;
 * :func:`train_proxy`: train one design on loaded data, return its validation metric
   and learning curve (:class:`ProxyResult`);
+* :func:`deployed_score` / :func:`with_deployed_score`: the int8 score of trained
+  weights (bit-exact integer simulation of the deployed C, input scale calibrated on
+  the training split) on the validation split;
 * :func:`make_trainer`: the function the study driver calls for each design;
 * :func:`train_exported`: ``search train model.yaml``;
 * :func:`evaluate_exported`: ``search evaluate model.yaml --data-dir DIR`` (accuracy per
@@ -24,6 +27,8 @@ from search._lazy import lazy_exports
 # Each name is imported from its module on first use, so that `search --help` does not
 # wait for torch, plotly and Optuna; the imports below are what the names are.
 if TYPE_CHECKING:
+    from search._settings import DEFAULT_PRECISION, PRECISIONS
+    from search.training._deployed import DeployedScore, deployed_model, deployed_score, evaluate_int8, summary_attrs, with_deployed_score
     from search.training._evaluate import Trainer, make_trainer
     from search.training._evaluate_exported import Evaluation, evaluate_exported, evaluation_summary
     from search.training._fidelity import DEFAULT_EPOCHS, Fidelity
@@ -31,6 +36,14 @@ if TYPE_CHECKING:
     from search.training._trainer import EpochCallback, ProxyResult, evaluate_kws, evaluate_se, train_proxy
 
 _EXPORTS = {
+    "DEFAULT_PRECISION": "search._settings",
+    "PRECISIONS": "search._settings",
+    "DeployedScore": "search.training._deployed",
+    "deployed_model": "search.training._deployed",
+    "deployed_score": "search.training._deployed",
+    "evaluate_int8": "search.training._deployed",
+    "summary_attrs": "search.training._deployed",
+    "with_deployed_score": "search.training._deployed",
     "Trainer": "search.training._evaluate",
     "make_trainer": "search.training._evaluate",
     "Evaluation": "search.training._evaluate_exported",
@@ -56,6 +69,14 @@ __all__ = [
     "evaluation_summary",
     "DEFAULT_EPOCHS",
     "EpochCallback",
+    "DEFAULT_PRECISION",
+    "DeployedScore",
+    "PRECISIONS",
+    "deployed_model",
+    "deployed_score",
+    "evaluate_int8",
+    "summary_attrs",
+    "with_deployed_score",
     "Fidelity",
     "ProxyResult",
     "Trainer",

@@ -14,6 +14,7 @@ from spaces import ArchConfig
 
 from search.data import load_task_data
 from search._settings import RunSettings
+from search.training._deployed import with_deployed_score
 from search.training._trainer import EpochCallback, Fidelity, ProxyResult, train_proxy
 
 
@@ -24,11 +25,11 @@ class Trainer(Protocol):
 
 
 def make_trainer(settings: RunSettings, progress: bool = True) -> Trainer:
-    """A function that proxy-trains one design with the run's fidelity."""
+    """A function that proxy-trains one design with the run's fidelity and scores it in float and int8."""
     data = load_task_data(settings, progress)
     fidelity = Fidelity.from_dict(settings.fidelity)
 
     def train(config: ArchConfig, on_epoch: Optional[EpochCallback] = None) -> ProxyResult:
-        return train_proxy(config, data, fidelity, on_epoch)
+        return with_deployed_score(train_proxy(config, data, fidelity, on_epoch), config, data)
 
     return train

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ class ProxyResult:
     (``epoch``, ``train_loss``, ``metric``, ``seconds``, ``samples_seen``); a run cut
     short by the time limit adds a record for the partial epoch. ``status`` is
     ``ok``, ``diverged`` or ``timeout``, with ``reason`` in words for the last two.
+    ``deployed``: the int8 score of the same weights, once
+    :func:`search.training.with_deployed_score` has added it.
     """
 
     metric: float
@@ -64,6 +67,11 @@ class ProxyResult:
     params: int
     fidelity: Fidelity
     state_dict: Optional[dict[str, torch.Tensor]] = field(default=None, repr=False)
+    deployed: Optional[Any] = None  # a search.training.DeployedScore
+
+    @property
+    def metric_int8(self) -> Optional[float]:
+        return self.deployed.metric if self.deployed is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (without the weights)."""
@@ -77,6 +85,7 @@ class ProxyResult:
             "samples_seen": self.samples_seen,
             "params": self.params,
             "fidelity": self.fidelity.to_dict(),
+            **({"deployed": dataclasses.asdict(self.deployed)} if self.deployed is not None else {}),
         }
 
 
