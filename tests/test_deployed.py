@@ -161,6 +161,11 @@ def test_an_old_study_without_precision_reads_as_float():
     del data["precision"]
     assert RunSettings.from_json(json.dumps(data)).precision == "float"
     assert "precision" in " ".join(stored.conflicts_with(RunSettings.from_json(json.dumps(data))))
+    # A worker told to expect another precision refuses to join.
+    from search.study._join import join_conflicts
+
+    assert join_conflicts(stored, precision="int8") == []
+    assert join_conflicts(stored, precision="float") == ["precision: study has 'int8', this worker was given 'float'"]
 
 
 # ---------------------------------------------------------------- in the search

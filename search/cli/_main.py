@@ -450,6 +450,7 @@ def _add_worker(commands: Any) -> None:
     expect.add_argument("--epochs", type=_positive_int)
     expect.add_argument("--data-fraction", type=_fraction)
     expect.add_argument("--utterances-per-class", type=_positive_int)
+    expect.add_argument("--precision", choices=("int8", "float"))
     parser.set_defaults(handler=_worker)
 
 
@@ -466,6 +467,7 @@ WORKER_CHECKS = (
     "epochs",
     "data_fraction",
     "utterances_per_class",
+    "precision",
 )
 
 

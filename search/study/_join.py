@@ -38,6 +38,7 @@ def join_conflicts(
     epochs: Optional[int] = None,
     data_fraction: Optional[float] = None,
     utterances_per_class: Optional[int] = None,
+    precision: Optional[str] = None,
 ) -> list[str]:
     """One line per stated setting that differs from the study's; None means not stated."""
     lines: list[str] = []
@@ -62,4 +63,5 @@ def join_conflicts(
     check("epochs", epochs, stored.fidelity.get("epochs"))
     check("data_fraction", data_fraction, stored.fidelity.get("data_fraction"))
     check("utterances_per_class", utterances_per_class, stored.utterances_per_class)
+    check("precision", precision, stored.precision)
     return lines
