@@ -21,7 +21,7 @@ from search.study._processes import deferred_interrupts
 from search.study._study import Objective, recover_interrupted
 from search.training import Fidelity
 
-FAST = ["--space", "kws-small", "--utterances-per-class", "20", "--epochs", "1"]
+FAST = ["--workers", "1", "--space", "kws-small", "--utterances-per-class", "20", "--epochs", "1"]
 
 
 @pytest.fixture(scope="module")
