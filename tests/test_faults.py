@@ -21,7 +21,7 @@ from search.study._processes import deferred_interrupts
 from search.study._study import Objective, recover_interrupted
 from search.training import Fidelity
 
-FAST = ["--workers", "1", "--space", "kws-small", "--utterances-per-class", "20", "--epochs", "1"]
+FAST = ["--space", "kws-small", "--utterances-per-class", "20", "--epochs", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_half_stored_design_is_not_retried_as_another_design():
 @pytest.mark.slow
 def test_sigterm_mid_trial_gives_one_line_and_resumes(tmp_path, cache_dir):
     out = tmp_path / "runs"
-    args = ["run", "--device", "cortex-m7", "--budget", "100KB", "--trials", "6", "--out", str(out), "--study", "t", "--no-progress", *FAST]
+    args = ["run", "--device", "cortex-m7", "--budget", "100KB", "--trials", "6", "--out", str(out), "--study", "t", "--no-progress", "--workers", "1", *FAST]
     process = start(args, cache_dir)
     database = out / "t" / "study.db"
     deadline = time.time() + 300
@@ -191,7 +191,7 @@ def test_workers_die_with_a_killed_parent_and_the_rerun_stops_at_the_target(tmp_
 @pytest.mark.slow
 def test_two_runs_started_together_on_one_sqlite_study_stay_exact(tmp_path, cache_dir):
     out = tmp_path / "runs"
-    args = ["run", "--device", "cortex-m7", "--budget", "100KB", "--trials", "6", "--out", str(out), "--study", "race", "--no-progress", *FAST]
+    args = ["run", "--device", "cortex-m7", "--budget", "100KB", "--trials", "6", "--out", str(out), "--study", "race", "--no-progress", "--workers", "1", *FAST]
     # Both reach the study (created, baselines queued) before loading any data, at the same moment.
     first, second = start(args, cache_dir), start(args, cache_dir)
     for process in (first, second):
