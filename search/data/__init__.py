@@ -17,11 +17,11 @@ Example:
 
 from search.data._cache import CACHE_ENV, cache_root
 from search.data._corpus import CLASS_NAMES, KEYWORDS, SILENCE, SPLITS, UNKNOWN, UNKNOWN_WORDS, CorpusConfig, load_synthetic_corpus
-from search.data._datasets import KwsData, KwsSplit, load_kws_data, load_se_data, load_task_data
+from search.data._datasets import KwsData, KwsSplit, feature_statistics, load_kws_data, load_se_data, load_task_data, normalise
 from search.data._espeak import SAMPLE_RATE
 from search.data._features import FEATURE_RECIPES, compute_features
 from search.data._se_data import SeConfig, SeData, SeSplit, apply_mask, istft, log_magnitude, si_snr, si_snr_improvement, stft
-from search.data._speech_commands import load_speech_commands
+from search.data._speech_commands import load_speech_commands, read_wav
 
 __all__ = [
     "CACHE_ENV",
@@ -42,6 +42,7 @@ __all__ = [
     "apply_mask",
     "cache_root",
     "compute_features",
+    "feature_statistics",
     "istft",
     "load_kws_data",
     "load_se_data",
@@ -49,6 +50,8 @@ __all__ = [
     "load_synthetic_corpus",
     "load_task_data",
     "log_magnitude",
+    "normalise",
+    "read_wav",
     "si_snr",
     "si_snr_improvement",
     "stft",

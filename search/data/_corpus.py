@@ -34,7 +34,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from search.data._audio import NOISE_KINDS, colored_noise, place, rms
+from search.data._audio import (
+    NOISE_KINDS,
+    apply_magnitude_response,
+    colored_noise,
+    convolve,
+    microphone_responses,
+    place,
+    rms,
+    room_impulse_response,
+    warp,
+)
 from search.data._cache import PathLike, cache_root, fingerprint, load_tensors, save_tensors
 from search.data._espeak import SAMPLE_RATE, Utterance, library_version, synthesize, voice_configurations
 from search.data._features import compute_features
@@ -76,12 +86,29 @@ class CorpusConfig:
     rate_wpm: tuple[int, int] = (80, 240)
     voice_split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     babble_talkers: tuple[int, int] = (3, 6)
+    # Speaker and channel variety (each off at its neutral value, which gives the
+    # version-1 recipe): the speech-rate factor range of ``warp`` (pitch, formants and
+    # duration move together), the share of words said in a synthetic room and its
+    # reverberation time and direct-to-reverberant ratio, and the share of clips heard
+    # through a random microphone response.
+    warp: tuple[float, float] = (1.0, 1.0)
+    reverb_probability: float = 0.0
+    reverb_rt60_s: tuple[float, float] = (0.15, 0.8)
+    reverb_drr_db: tuple[float, float] = (0.0, 15.0)
+    mic_probability: float = 0.0
 
     def __post_init__(self) -> None:
         if self.utterances_per_class < 1:
             raise ValueError(f"utterances_per_class must be >= 1, got {self.utterances_per_class}")
         if not 0 < self.eval_fraction <= 1:
             raise ValueError(f"eval_fraction must be in (0, 1], got {self.eval_fraction}")
+        if not 0 < self.warp[0] <= self.warp[1]:
+            raise ValueError(f"warp must be a range of positive factors, got {self.warp}")
+        for name in ("reverb_probability", "mic_probability"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0 < self.reverb_rt60_s[0] <= self.reverb_rt60_s[1]:
+            raise ValueError(f"reverb_rt60_s must be a range of positive times, got {self.reverb_rt60_s}")
 
     def split_size(self, split: str) -> int:
         """Clips per class in a split."""
@@ -196,11 +223,31 @@ def mix_noise(
     return colored_noise(kind if kind != BABBLE else "white", samples, rng)
 
 
+def _voice_and_room(
+    config: CorpusConfig, word: np.ndarray, warp_rng: np.random.Generator, room_rng: np.random.Generator
+) -> tuple[np.ndarray, int]:
+    """A word as another speaker in another room might say it, and how long the word itself lasts.
+
+    A no-op at the neutral settings; a reverberant word runs on past its spoken length.
+    Each augmentation draws from its own random stream, so switching one on or off
+    leaves the others' draws, and the version-1 mix, unchanged.
+    """
+    if config.warp != (1.0, 1.0):
+        word = warp(word, float(warp_rng.uniform(*config.warp)))
+    spoken_length = len(word)
+    if config.reverb_probability > 0 and room_rng.random() < config.reverb_probability:
+        response = room_impulse_response(room_rng, float(room_rng.uniform(*config.reverb_rt60_s)), float(room_rng.uniform(*config.reverb_drr_db)))
+        word = convolve(word, response)
+    return word, spoken_length
+
+
 def _mix_split(
     config: CorpusConfig, split: str, clips: list[_Clip], speech: list[Optional[np.ndarray]], bar: Optional[tqdm], feature_name: str
 ) -> torch.Tensor:
     """Place, mix and featurise the clips of a split in batches (bounded memory)."""
-    rng = np.random.default_rng(np.random.SeedSequence([config.seed, SPLITS.index(split), 2]))
+    split_index = SPLITS.index(split)
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, split_index, 2]))
+    warp_rng, room_rng, mic_rng = (np.random.default_rng(np.random.SeedSequence([config.seed, split_index, stream])) for stream in (3, 4, 5))
     # The split's spoken words: the clips' own speech, and the talkers of its babble.
     # They stay int16 (half the memory); every use rescales them to an RMS level anyway.
     spoken = [index for index, audio in enumerate(speech) if audio is not None]
@@ -220,11 +267,21 @@ def _mix_split(
             # is exactly the noise a spoken clip at this level and SNR would carry.
             waveform = noise * (level / 10 ** (snr / 20) / max(rms(noise), 1e-12))
             if index in pool_index:
-                word = pool[pool_index[index]].astype(np.float32)
-                word *= level / max(rms(word), 1e-6)
-                offset = int(rng.integers(0, max(1, samples - len(word) + 1)))
+                word, spoken_length = _voice_and_room(config, pool[pool_index[index]].astype(np.float32), warp_rng, room_rng)
+                word *= level / max(rms(word[:spoken_length]), 1e-6)
+                # Placed by the length of the word itself; a reverberant tail may run off the end.
+                offset = int(rng.integers(0, max(1, samples - spoken_length + 1)))
                 waveform = waveform + place(word, samples, offset)
             waveforms[row] = waveform
+        if config.mic_probability > 0:
+            heard = mic_rng.random(waveforms.shape[0]) < config.mic_probability
+            responses = microphone_responses(mic_rng, int(heard.sum()), samples)
+            if heard.any():
+                # A microphone changes the level too; the recorded level is kept as drawn.
+                before = np.sqrt(np.mean(np.square(waveforms[heard], dtype=np.float64), axis=1, keepdims=True))
+                filtered = apply_magnitude_response(waveforms[heard], responses)
+                after = np.sqrt(np.mean(np.square(filtered, dtype=np.float64), axis=1, keepdims=True))
+                waveforms[heard] = filtered * (before / np.maximum(after, 1e-12)).astype(np.float32)
         np.clip(waveforms, -1.0, 1.0, out=waveforms)
         features.append(compute_features(torch.from_numpy(waveforms), feature_name))
         if bar is not None:
