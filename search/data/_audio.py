@@ -173,24 +173,32 @@ def microphone_responses(rng: np.random.Generator, count: int, samples: int, sam
     Each is a second-order high-pass (corner 50-400 Hz, small capsules lose the bass),
     a fourth-order low-pass (corner 3.5-8 kHz, or none: band-limited codecs and
     anti-aliasing), and a smooth ripple of up to +-6 dB (three random cosines over
-    log-frequency: resonances of the capsule and its housing).
+    log-frequency: resonances of the capsule and its housing). The curves are smooth,
+    so they are computed on a 257-point grid and interpolated linearly to the FFT bins
+    (16x fewer transcendental evaluations: the whole cost of this function).
     """
-    frequencies = np.fft.rfftfreq(samples, 1.0 / sample_rate)
-    frequencies[0] = frequencies[1] / 2  # keep the logs finite; DC is removed anyway
+    nyquist = sample_rate / 2
+    grid = np.linspace(0.0, nyquist, 257)
+    grid[0] = grid[1] / 2  # keep the logs finite; DC is removed below
     high_pass = rng.uniform(50.0, 400.0, (count, 1))
     low_pass = np.where(rng.random((count, 1)) < 0.5, rng.uniform(3500.0, 8000.0, (count, 1)), np.inf)
-    magnitude = 1.0 / np.sqrt(1.0 + (high_pass / frequencies) ** 4)
-    magnitude /= np.sqrt(1.0 + (frequencies / low_pass) ** 8)
-    octaves = np.log2(frequencies / 100.0)  # about 0-6.3 octaves across 100 Hz - 8 kHz
-    ripple_db = np.zeros((count, len(frequencies)))
+    magnitude = 1.0 / np.sqrt(1.0 + (high_pass / grid) ** 4)
+    magnitude /= np.sqrt(1.0 + (grid / low_pass) ** 8)
+    octaves = np.log2(grid / 100.0)  # about 0-6.3 octaves across 100 Hz - 8 kHz
+    ripple_db = np.zeros((count, len(grid)))
     for _ in range(3):
         amplitude = rng.uniform(0.0, 2.0, (count, 1))
         period = rng.uniform(1.0, 6.0, (count, 1))  # octaves per cycle
         phase = rng.uniform(0.0, 2 * np.pi, (count, 1))
         ripple_db += amplitude * np.cos(2 * np.pi * octaves / period + phase)
     magnitude *= 10 ** (ripple_db / 20)
-    magnitude[:, 0] = 0.0
-    return magnitude.astype(np.float32)
+    position = np.fft.rfftfreq(samples, 1.0 / sample_rate) / (nyquist / (len(grid) - 1))
+    lower = np.minimum(position.astype(np.int64), len(grid) - 2)
+    weight = (position - lower).astype(np.float32)
+    magnitude = magnitude.astype(np.float32)
+    fine = magnitude[:, lower] * (1 - weight) + magnitude[:, lower + 1] * weight
+    fine[:, 0] = 0.0
+    return fine
 
 
 def apply_magnitude_response(waveforms: np.ndarray, magnitudes: np.ndarray) -> np.ndarray:
