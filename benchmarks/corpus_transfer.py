@@ -100,6 +100,8 @@ def idea_config(idea: str, utterances: int, seed: int) -> CorpusConfig:
 
 def load_real_clips(root: Path, feature_name: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Raw features [N, frames, dims], 12-class labels [N] and the words of every clip under ``root``."""
+    if not root.is_dir():
+        raise SystemExit(f"{root} is not a folder; point --real-dir at real clips in Speech Commands layout (WORD/*.wav)")
     waveforms, labels, words = [], [], []
     for folder in sorted(entry for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith("_")):
         for path in sorted(folder.glob("*.wav")):
