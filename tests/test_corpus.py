@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from search.data._audio import colored_noise, noise_for_snr, resample, rms, trim_silence
+from search.data._audio import (
+    apply_magnitude_response,
+    colored_noise,
+    convolve,
+    microphone_responses,
+    noise_for_snr,
+    resample,
+    rms,
+    room_impulse_response,
+    trim_silence,
+    warp,
+)
 from search.data import CACHE_ENV, cache_root
 from search.data import CLASS_NAMES, SILENCE, SPLITS, UNKNOWN, UNKNOWN_WORDS, CorpusConfig, load_synthetic_corpus
 from search.data._corpus import build_synthetic_corpus, split_voice_configurations
@@ -18,6 +30,8 @@ from search.data import SAMPLE_RATE
 from search.data._espeak import Utterance, synthesize, voice_configurations
 
 SMALL = CorpusConfig(utterances_per_class=12, seed=3)
+# Every speaker and channel option at its neutral value: the version-1 recipe.
+NEUTRAL = {"warp": (1.0, 1.0), "reverb_probability": 0.0, "mic_probability": 0.0}
 
 
 @pytest.fixture(scope="session")
@@ -137,3 +151,88 @@ def test_noise_is_scaled_to_the_asked_snr() -> None:
     speech = rng.standard_normal(16000).astype(np.float32) * 0.1
     noise = noise_for_snr(speech, colored_noise("pink", 16000, rng), 7.5)
     assert 10 * math.log10(np.mean(speech.astype(np.float64) ** 2) / np.mean(noise.astype(np.float64) ** 2)) == pytest.approx(7.5, abs=1e-4)
+
+
+# Speaker and channel variety: each option of CorpusConfig, its signal processing and its place in the mix.
+
+
+def _dominant_frequency(signal: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:
+    spectrum = np.abs(np.fft.rfft(signal * np.hanning(len(signal))))
+    return float(np.fft.rfftfreq(len(signal), 1 / sample_rate)[int(spectrum.argmax())])
+
+
+@pytest.mark.parametrize("factor", [0.85, 1.0, 1.15])
+def test_warp_speeds_up_time_and_every_frequency(factor: float) -> None:
+    tone = np.sin(2 * np.pi * 1000 * np.arange(8000) / SAMPLE_RATE).astype(np.float32)
+    warped = warp(tone, factor)
+    assert len(warped) == pytest.approx(8000 / factor, abs=2)
+    assert _dominant_frequency(warped) == pytest.approx(1000 * factor, abs=4)
+
+
+def test_room_impulse_response_decays_60_db_in_rt60() -> None:
+    response = room_impulse_response(np.random.default_rng(0), rt60_s=0.4, direct_to_reverb_db=6.0)
+    assert response[0] == 1.0 and len(response) == int(0.4 * SAMPLE_RATE)
+    tail = response[1:].astype(np.float64)
+    assert 10 * math.log10(1.0 / np.sum(tail**2)) == pytest.approx(6.0, abs=1e-3)
+    # Energy in 50 ms windows: ~60 dB per rt60, i.e. ~15 dB between windows 0.1 s apart.
+    window = int(0.05 * SAMPLE_RATE)
+    early = np.sum(tail[window : 2 * window] ** 2)
+    late = np.sum(tail[3 * window : 4 * window] ** 2)
+    assert 10 * math.log10(early / late) == pytest.approx(15.0, abs=3.0)
+    reverberant = convolve(np.ones(100, dtype=np.float32), response)
+    assert len(reverberant) == 100 + len(response) - 1
+
+
+def test_microphone_responses_cut_the_bass_and_stay_within_their_ripple() -> None:
+    responses = microphone_responses(np.random.default_rng(0), 64, SAMPLE_RATE)
+    assert responses.shape == (64, SAMPLE_RATE // 2 + 1)
+    assert np.all(responses[:, 0] == 0.0)
+    frequencies = np.fft.rfftfreq(SAMPLE_RATE, 1 / SAMPLE_RATE)
+    at_20_hz, at_1_khz = responses[:, 20], responses[:, 1000]
+    # A second-order high-pass at 50-400 Hz: at 20 Hz at most 0.16 of the pass band,
+    # give or take the +-6 dB ripple at both frequencies.
+    assert np.all(at_20_hz < 0.16 * 4 * at_1_khz) and np.median(at_20_hz / at_1_khz) < 0.1
+    mid = (frequencies >= 500) & (frequencies <= 3000)
+    assert responses[:, mid].max() <= 10 ** (6 / 20) + 1e-6 and responses[:, mid].min() > 10 ** (-7 / 20)
+    # Colouring a window keeps its length and changes its spectrum.
+    noise = colored_noise("white", SAMPLE_RATE, np.random.default_rng(1))[None, :]
+    filtered = apply_magnitude_response(noise, responses[:1])
+    assert filtered.shape == noise.shape and not np.allclose(filtered, noise)
+
+
+VARIETY = {"warp": (0.85, 1.15), "reverb_probability": 1.0, "mic_probability": 1.0}
+
+
+@pytest.fixture(scope="module")
+def plain_corpus():
+    return build_synthetic_corpus(replace(SMALL, **NEUTRAL), "mfcc10", progress=False)
+
+
+@pytest.mark.parametrize("option", sorted(VARIETY))
+def test_each_variety_option_changes_the_speech_it_should_and_nothing_else(option: str, plain_corpus) -> None:
+    varied = build_synthetic_corpus(replace(SMALL, **{**NEUTRAL, option: VARIETY[option]}), "mfcc10", progress=False)
+    plain = plain_corpus
+    for split in SPLITS:
+        silence = plain.splits[split].labels == CLASS_NAMES.index(SILENCE)
+        spoken = ~silence
+        assert torch.equal(varied.splits[split].labels, plain.splits[split].labels)
+        assert not torch.allclose(varied.splits[split].features[spoken], plain.splits[split].features[spoken])
+        same_silence = torch.equal(varied.splits[split].features[silence], plain.splits[split].features[silence])
+        # A microphone hears the silence too; a speaker's voice or a room's echo does not change it.
+        assert same_silence == (option != "mic_probability")
+
+
+def test_variety_is_deterministic_for_a_seed() -> None:
+    config = replace(SMALL, **VARIETY)
+    first, second = (build_synthetic_corpus(config, "mfcc10", progress=False) for _ in range(2))
+    for split in SPLITS:
+        assert first.splits[split].features.numpy().tobytes() == second.splits[split].features.numpy().tobytes()
+
+
+def test_variety_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="warp"):
+        CorpusConfig(warp=(1.1, 0.9))
+    with pytest.raises(ValueError, match="reverb_probability"):
+        CorpusConfig(reverb_probability=1.5)
+    with pytest.raises(ValueError, match="mic_probability"):
+        CorpusConfig(mic_probability=-0.1)

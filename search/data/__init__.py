@@ -25,7 +25,7 @@ from search._lazy import lazy_exports
 if TYPE_CHECKING:
     from search.data._cache import CACHE_ENV, cache_root
     from search.data._corpus import CLASS_NAMES, KEYWORDS, SILENCE, SPLITS, UNKNOWN, UNKNOWN_WORDS, CorpusConfig, load_synthetic_corpus
-    from search.data._datasets import KwsData, KwsSplit, load_kws_data, load_se_data, load_task_data
+    from search.data._datasets import KwsData, KwsSplit, feature_statistics, load_kws_data, load_se_data, load_task_data, normalise
     from search.data._espeak import SAMPLE_RATE
     from search.data._features import FEATURE_RECIPES, compute_features, dct_matrix, mel_filterbank
     from search.data._audio_files import AUDIO_SUFFIXES, read_audio
@@ -46,6 +46,8 @@ _EXPORTS = {
     "load_synthetic_corpus": "search.data._corpus",
     "KwsData": "search.data._datasets",
     "KwsSplit": "search.data._datasets",
+    "feature_statistics": "search.data._datasets",
+    "normalise": "search.data._datasets",
     "load_kws_data": "search.data._datasets",
     "load_se_data": "search.data._datasets",
     "load_task_data": "search.data._datasets",
@@ -104,6 +106,7 @@ __all__ = [
     "cache_root",
     "compute_features",
     "dct_matrix",
+    "feature_statistics",
     "istft",
     "load_kws_data",
     "load_se_data",
@@ -112,6 +115,7 @@ __all__ = [
     "load_task_data",
     "log_magnitude",
     "mel_filterbank",
+    "normalise",
     "si_snr",
     "si_snr_improvement",
     "stft",

@@ -14,7 +14,7 @@ import numpy as np
 NOISE_KINDS = ("white", "pink", "brown")
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=64)
 def _sinc_kernel(orig: int, new: int, zero_crossings: int, rolloff: float) -> tuple[np.ndarray, int]:
     """Polyphase windowed-sinc kernel [new, 2 * width + orig] for rates reduced by their gcd.
 
@@ -121,3 +121,87 @@ def noise_for_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.nd
         raise ValueError("cannot scale a silent noise signal to an SNR")
     gain = math.sqrt(speech_power / (noise_power * 10 ** (snr_db / 10)))
     return (noise * gain).astype(np.float32)
+
+
+def warp(signal: np.ndarray, factor: float, sample_rate: int = 16000) -> np.ndarray:
+    """The signal played ``factor`` times faster: shorter, higher pitch, higher formants.
+
+    Resampling from ``sample_rate * factor`` to ``sample_rate`` scales every frequency by
+    ``factor`` and the duration by ``1 / factor`` (Kaldi-style speed perturbation): one
+    cheap operation that moves pitch and the formants together, as a longer or shorter
+    vocal tract does. The source rate is rounded to 100 Hz so the polyphase kernel stays
+    small (factor steps of 0.6 % at 16 kHz).
+    """
+    if factor <= 0:
+        raise ValueError(f"warp factor must be > 0, got {factor}")
+    source_rate = int(round(sample_rate * factor / 100.0)) * 100
+    return resample(signal, source_rate, sample_rate)
+
+
+def room_impulse_response(rng: np.random.Generator, rt60_s: float, direct_to_reverb_db: float, sample_rate: int = 16000) -> np.ndarray:
+    """A synthetic room impulse response: a direct path, then exponentially decaying noise.
+
+    The tail is Gaussian noise under an envelope that falls 60 dB in ``rt60_s`` (the
+    classic statistical model of a diffuse field), low-passed once so high frequencies
+    die faster, as air and walls absorb them; its energy sits ``direct_to_reverb_db``
+    below the direct path's. Normalised to a unit direct path.
+    """
+    length = max(2, int(min(rt60_s, 1.0) * sample_rate))
+    t = np.arange(length) / sample_rate
+    tail = rng.standard_normal(length) * np.exp(-6.9078 * t / rt60_s)  # ln(1000) = 60 dB in amplitude
+    tail = np.convolve(tail, [0.5, 0.5])[:length]
+    tail[0] = 0.0
+    delay = int(rng.integers(int(0.002 * sample_rate), int(0.01 * sample_rate)))  # first reflections
+    tail = np.concatenate([np.zeros(delay), tail])[:length]
+    tail *= 10 ** (-direct_to_reverb_db / 20) / max(float(np.sqrt(np.sum(tail**2))), 1e-12)
+    response = tail
+    response[0] = 1.0
+    return response.astype(np.float32)
+
+
+def convolve(signal: np.ndarray, response: np.ndarray) -> np.ndarray:
+    """Full linear convolution by FFT (length ``len(signal) + len(response) - 1``)."""
+    length = len(signal) + len(response) - 1
+    size = 1 << (length - 1).bit_length()
+    spectrum = np.fft.rfft(signal, size) * np.fft.rfft(response, size)
+    return np.fft.irfft(spectrum, size)[:length].astype(np.float32)
+
+
+def microphone_responses(rng: np.random.Generator, count: int, samples: int, sample_rate: int = 16000) -> np.ndarray:
+    """``count`` random magnitude responses [count, samples // 2 + 1] of cheap microphones and channels.
+
+    Each is a second-order high-pass (corner 50-400 Hz, small capsules lose the bass),
+    a fourth-order low-pass (corner 3.5-8 kHz, or none: band-limited codecs and
+    anti-aliasing), and a smooth ripple of up to +-6 dB (three random cosines over
+    log-frequency: resonances of the capsule and its housing). The curves are smooth,
+    so they are computed on a 257-point grid and interpolated linearly to the FFT bins
+    (16x fewer transcendental evaluations: the whole cost of this function).
+    """
+    nyquist = sample_rate / 2
+    grid = np.linspace(0.0, nyquist, 257)
+    grid[0] = grid[1] / 2  # keep the logs finite; DC is removed below
+    high_pass = rng.uniform(50.0, 400.0, (count, 1))
+    low_pass = np.where(rng.random((count, 1)) < 0.5, rng.uniform(3500.0, 8000.0, (count, 1)), np.inf)
+    magnitude = 1.0 / np.sqrt(1.0 + (high_pass / grid) ** 4)
+    magnitude /= np.sqrt(1.0 + (grid / low_pass) ** 8)
+    octaves = np.log2(grid / 100.0)  # about 0-6.3 octaves across 100 Hz - 8 kHz
+    ripple_db = np.zeros((count, len(grid)))
+    for _ in range(3):
+        amplitude = rng.uniform(0.0, 2.0, (count, 1))
+        period = rng.uniform(1.0, 6.0, (count, 1))  # octaves per cycle
+        phase = rng.uniform(0.0, 2 * np.pi, (count, 1))
+        ripple_db += amplitude * np.cos(2 * np.pi * octaves / period + phase)
+    magnitude *= 10 ** (ripple_db / 20)
+    position = np.fft.rfftfreq(samples, 1.0 / sample_rate) / (nyquist / (len(grid) - 1))
+    lower = np.minimum(position.astype(np.int64), len(grid) - 2)
+    weight = (position - lower).astype(np.float32)
+    magnitude = magnitude.astype(np.float32)
+    fine = magnitude[:, lower] * (1 - weight) + magnitude[:, lower + 1] * weight
+    fine[:, 0] = 0.0
+    return fine
+
+
+def apply_magnitude_response(waveforms: np.ndarray, magnitudes: np.ndarray) -> np.ndarray:
+    """Zero-phase filtering of each row by its magnitude response (circular over the window)."""
+    spectra = np.fft.rfft(waveforms, axis=1) * magnitudes
+    return np.fft.irfft(spectra, n=waveforms.shape[1], axis=1).astype(np.float32)
