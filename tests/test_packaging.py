@@ -1,4 +1,4 @@
-"""The installed project: the console script and the package list of pyproject.toml."""
+"""The installed project: the package list of pyproject.toml."""
 
 from __future__ import annotations
 
@@ -9,12 +9,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-
-
-def test_console_script_points_at_a_callable():
-    target = PYPROJECT["project"]["scripts"]["search"]
-    module_name, _, attribute = target.partition(":")
-    assert callable(getattr(importlib.import_module(module_name), attribute))
 
 
 def test_every_package_is_listed_for_installation():

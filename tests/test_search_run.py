@@ -377,6 +377,28 @@ def test_progress_bar_shows_the_epoch_and_time_left_of_a_trial():
     bar.close()
 
 
+def test_progress_bar_of_several_workers_shows_their_trials_in_training():
+    """With worker processes the parent reads the epochs the workers store in the study."""
+    import io
+
+    import optuna
+    from tqdm import tqdm
+
+    from search.study._run import TrialProgress
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    training = study.ask()
+    training.set_user_attr("design", "gru 1x64 (plain)")
+    training.storage.set_trial_intermediate_value(training._trial_id, 1, 0.4)
+    choosing = study.ask()  # no design stored yet: not shown
+    assert choosing.number == 1
+    bar = tqdm(total=4, file=io.StringIO(), disable=False, ncols=200)
+    text = TrialProgress(bar, epochs=3).running_text(study)
+    assert text.startswith("#0 gru 1x64 (plain): epoch 1/3, ~") and text.endswith("left"), text
+    assert "#1" not in text
+    bar.close()
+
+
 def test_the_search_script_entry_point_resolves():
     """pyproject's console script must name a real function (`pip install .` makes `search` from it)."""
     import importlib

@@ -10,6 +10,7 @@ Example (a tiny run; the first call generates and caches the synthetic corpus):
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 import os
 import shlex
@@ -281,6 +282,20 @@ class TrialProgress:
             left = None
         self.bar.set_postfix_str(self.text(number, config.describe(), done, left), refresh=True)
 
+    def running_text(self, study: optuna.Study) -> str:
+        """The trials other processes are training, from what the study stores: each one's
+        last finished epoch, and the time left at the pace of its epochs so far."""
+        now = datetime.datetime.now()
+        parts = []
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if "design" not in trial.user_attrs:
+                continue
+            done = float(max(trial.intermediate_values, default=0))
+            elapsed = (now - trial.datetime_start).total_seconds() if trial.datetime_start else 0.0
+            left = elapsed / done * max(0.0, self.epochs - done) if done > 0 else None
+            parts.append(self.text(trial.number, trial.user_attrs["design"], done, left))
+        return "; ".join(parts)
+
     def text(self, number: int, design: str, done: float, left: Optional[float]) -> str:
         eta = "" if left is None else f", ~{format_duration(left)} left"
         return f"#{number} {design}: epoch {done:g}/{self.epochs}{eta}"
@@ -372,8 +387,12 @@ def _spawn_workers(
     study: optuna.Study,
     weights_dir: Path,
     until_target: bool = False,
+    epochs: Optional[int] = None,
 ) -> None:
     """``workers`` processes of ``search worker`` sharing ``remaining`` trials exactly.
+
+    The progress bar counts finished trials and shows where the trials in training are
+    (their epochs, stored by the workers as intermediate values, and the time left).
 
     ``until_target``: no quotas; each worker runs until the study reaches its target,
     which also counts the trials of workers on other machines.
@@ -403,10 +422,13 @@ def _spawn_workers(
         processes.append(subprocess.Popen(command, env=environment, preexec_fn=die_with_parent))
     start = finished_count(study)
     bar = tqdm(total=remaining, desc="trials", unit="trial", disable=not progress, dynamic_ncols=True)
+    where = TrialProgress(bar, epochs or Fidelity().epochs)
     try:
         while any(process.poll() is None for process in processes):
             time.sleep(1.0)
             bar.n = min(remaining, finished_count(study) - start)
+            if progress:
+                bar.set_postfix_str(where.running_text(study), refresh=False)
             bar.refresh()
     except KeyboardInterrupt:
         for process in processes:
@@ -575,7 +597,8 @@ def run(
 
             # Generate (or check) the cached data once here, not in every worker at once.
             load_task_data(settings, progress)
-            _spawn_workers(storage_url, study_name, remaining, workers, timeout, progress, study_obj, run_dir / "weights", until_target=shared)
+            epochs = int(settings.fidelity.get("epochs") or Fidelity().epochs)
+            _spawn_workers(storage_url, study_name, remaining, workers, timeout, progress, study_obj, run_dir / "weights", until_target=shared, epochs=epochs)
     except KeyboardInterrupt:
         interrupted = True
     if plan.limit and not interrupted:
