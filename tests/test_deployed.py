@@ -61,13 +61,13 @@ def trained_kws(trained_results: list[ProxyResult]) -> list[tuple[ArchConfig, di
 def _host_outputs(source, clips: torch.Tensor, directory: Path, output_dtype: str) -> np.ndarray:
     """The generated C compiled once for the host and run on every clip [N, T, D] (int16)."""
     library = ctypes.CDLL(str(build_host_library(source, directory)))
-    library.ghostrnn_run.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
-    library.ghostrnn_run.restype = None
+    library.ghostrnn_host_run.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+    library.ghostrnn_host_run.restype = None
     outputs = []
     for clip in clips.numpy().astype(np.int16):
         clip = np.ascontiguousarray(clip)
         out = np.zeros(source.output_count(clip.shape[0]), dtype=output_dtype)
-        library.ghostrnn_run(clip.ctypes.data, clip.shape[0], out.ctypes.data)
+        library.ghostrnn_host_run(clip.ctypes.data, clip.shape[0], out.ctypes.data)
         outputs.append(out)
     return np.stack(outputs)
 
