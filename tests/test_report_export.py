@@ -189,7 +189,7 @@ def test_train_says_it_starts_from_scratch_and_shows_each_epoch(run_dir: Path, c
     assert (tmp_path / "weights-trained.pt").is_file()
     code, _, _ = cli(["export", str(run_dir), "--trial", str(other), "--to", str(tmp_path), "--no-onnx", "--no-progress"], capsys)
     assert code == 0
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.yaml", "weights.pt"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["c", "model.yaml", "weights.pt"]  # the C library of the new design
     assert yaml.safe_load((tmp_path / "model.yaml").read_text())["provenance"]["trial"] == other
 
 
