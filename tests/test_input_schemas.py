@@ -280,3 +280,13 @@ def test_python_api_checks_numbers_like_the_command_line(tmp_path, options, mess
 
     with pytest.raises(search.UsageError, match=message):
         search.run(device="cortex-m7", budget="100KB", space="kws-small", out=tmp_path, progress=False, **options)
+
+
+def test_a_space_whose_class_count_the_corpus_lacks_is_refused_before_any_study(tmp_path, capsys):
+    """classes: 5 on the 12-class synthetic corpus used to fail when the first design trained."""
+    space = tmp_path / "five.yaml"
+    space.write_text((Path(__file__).resolve().parents[1] / "spaces" / "kws-small.yaml").read_text().replace("classes: 12", "classes: 5"))
+    out = tmp_path / "runs"
+    line = one_line_error(capsys, ["run", "--device", "cortex-m7", "--budget", "100KB", "--space", str(space), "--out", str(out), "--workers", "1"])
+    assert "fixes classes: 5, but the synthetic corpus has 12" in line and "--data-dir" in line
+    assert not out.exists() or not any(out.iterdir())

@@ -188,6 +188,19 @@ def check_space_fits(space: DesignSpace, settings: RunSettings, device: DevicePr
     return feasible, distinct
 
 
+def _check_space_fits_corpus(settings: RunSettings, space: DesignSpace) -> None:
+    """The synthetic KWS corpus has the 12 Speech Commands classes: a space that fixes
+    another count would fail only when its first design trains."""
+    from search.data import CLASS_NAMES
+
+    classes = space.fixed.get("classes")
+    if settings.task == "kws" and classes is not None and classes != len(CLASS_NAMES):
+        raise UsageError(
+            f"space {space.name!r} fixes classes: {classes}, but the synthetic corpus has {len(CLASS_NAMES)} "
+            f"({', '.join(CLASS_NAMES)}); remove 'classes' from the space, or pass --data-dir with your own class folders"
+        )
+
+
 def fit_space_to_data(settings: RunSettings, space: DesignSpace, progress: bool) -> tuple[RunSettings, DesignSpace]:
     """Read and check a ``--data-dir`` before any study exists; its class and frame counts fix the space's.
 
@@ -195,6 +208,7 @@ def fit_space_to_data(settings: RunSettings, space: DesignSpace, progress: bool)
     features are cached, so the trainer loads them again in seconds.
     """
     if settings.data_dir is None:
+        _check_space_fits_corpus(settings, space)
         return settings, space
     from search.data import load_task_data
 
