@@ -111,7 +111,7 @@ def test_real_clips_hash_to_the_speech_commands_test_split() -> None:
 def test_real_clips_as_data_dir_search_and_evaluation(tmp_path: Path, capsys, monkeypatch) -> None:
     """Measurement only: a tiny search reads the real folder; a synthetic-corpus design is scored on it."""
     monkeypatch.setenv("GHOSTRNN_CACHE", str(tmp_path / "cache"))
-    common = ["--device", "cortex-m7", "--budget", "20KB", "--trials", "2", "--space", "kws-small", "--epochs", "1", "--out", str(tmp_path / "runs"), "--no-progress"]
+    common = ["--device", "cortex-m7", "--budget", "20KB", "--trials", "2", "--space", "kws-small", "--epochs", "1", "--out", str(tmp_path / "runs"), "--no-progress", "--workers", "1"]
     assert main(["run", *common, "--data-dir", str(REAL_DEV), "--study", "real"]) == 0
     assert main(["run", *common, "--data-dir", str(REAL_DEV), "--keywords", "yes,no,up,down", "--study", "real4"]) == 0
     capsys.readouterr()
