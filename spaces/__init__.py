@@ -9,8 +9,9 @@ can ``pip install ghostrnn-search`` and rebuild an exported design:
     9132
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from spaces._lazy import lazy_exports
 
 # Each name is imported from its module on first use, so that `search --help` does not
 # wait for torch, plotly and Optuna; the imports below are what the names are.
@@ -73,20 +74,11 @@ _EXPORTS = {
     "create_rnn": "spaces._models",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [
+    "lazy_exports",
     "ACTIVATIONS",
     "CELLS",
     "CHEAP_OPS",

@@ -19,7 +19,7 @@ Example:
 
 from typing import TYPE_CHECKING
 
-from search._lazy import lazy_exports
+from spaces import lazy_exports
 
 # Names are imported on first use: reading a folder's layout or a constant must not load torch.
 if TYPE_CHECKING:

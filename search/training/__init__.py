@@ -22,7 +22,7 @@ Example:
 
 from typing import TYPE_CHECKING
 
-from search._lazy import lazy_exports
+from spaces import lazy_exports
 
 # Each name is imported from its module on first use, so that `search --help` does not
 # wait for torch, plotly and Optuna; the imports below are what the names are.

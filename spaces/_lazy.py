@@ -1,5 +1,8 @@
 """Package names resolved on first use, so that ``search --help`` never waits for torch.
 
+It lives in ``spaces`` because every package of the project may import ``spaces``;
+``spaces``, ``cost_models``, ``reports`` and the ``search`` packages all use it.
+
 A package ``__init__`` lists its public names and the private module of each; a name is
 imported when it is first read (PEP 562), then kept in the package like any other.
 
