@@ -79,6 +79,11 @@ class EmulationResult:
     stack_bytes: int
     outputs: np.ndarray
     cpu: str
+    # With ``profile=True``: executed instructions per function symbol (a block belongs to
+    # the function its first instruction is in; "?" outside every symbol), and per
+    # translated block as {(start address, size in bytes): instructions}.
+    by_symbol: dict[str, int] | None = None
+    by_block: dict[tuple[int, int], int] | None = None
 
 
 def elf_sizes(path: str | Path) -> ElfSizes:
@@ -115,8 +120,13 @@ def _align(value: int, to: int = PAGE) -> int:
     return (value + to - 1) // to * to
 
 
-def run_elf(path: str | Path, device: str, inputs: np.ndarray, output_count: int, output_dtype: str, max_instructions: int = 2_000_000_000) -> EmulationResult:
-    """Run ``harness_run`` of an ELF on ``inputs`` (already in the harness's input dtype)."""
+def run_elf(
+    path: str | Path, device: str, inputs: np.ndarray, output_count: int, output_dtype: str, max_instructions: int = 2_000_000_000, profile: bool = False
+) -> EmulationResult:
+    """Run ``harness_run`` of an ELF on ``inputs`` (already in the harness's input dtype).
+
+    ``profile`` also attributes the executed instructions to functions and blocks.
+    """
     require_emulator()
     import unicorn
     from elftools.elf.elffile import ELFFile
@@ -185,7 +195,23 @@ def run_elf(path: str | Path, device: str, inputs: np.ndarray, output_count: int
     untouched = len(stack) - len(stack.lstrip(bytes([STACK_PATTERN])))
     stack_used = stack_top - (stack_bottom + untouched)
     outputs = np.frombuffer(bytes(emu.mem_read(output_address, output_bytes)), dtype=output_dtype).copy()
-    return EmulationResult(instructions=instructions, blocks=sum(block_runs.values()), stack_bytes=stack_used, outputs=outputs, cpu=CPU_MODELS[device])
+    by_symbol = by_block = None
+    if profile:
+        by_block = {(key >> 8, key & 0xFF): block_sizes[key] * runs for key, runs in block_runs.items()}
+        by_symbol = _attribute(by_block, sizes.symbols)
+    return EmulationResult(
+        instructions=instructions, blocks=sum(block_runs.values()), stack_bytes=stack_used, outputs=outputs, cpu=CPU_MODELS[device], by_symbol=by_symbol, by_block=by_block
+    )
+
+
+def _attribute(by_block: dict[tuple[int, int], int], symbols: dict[str, tuple[int, int]]) -> dict[str, int]:
+    """Instructions per function: each block goes to the symbol whose range holds its start."""
+    ranges = sorted((address & ~1, (address & ~1) + max(size, 1), name) for name, (address, size) in symbols.items() if address < RAM_ORIGIN)
+    totals: dict[str, int] = {}
+    for (address, _), count in by_block.items():
+        name = next((name for start, end, name in ranges if start <= address < end), "?")
+        totals[name] = totals.get(name, 0) + count
+    return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
 def count_instructions(path: str | Path, device: str, inputs: np.ndarray, output_count: int, output_dtype: str) -> int:

@@ -123,7 +123,7 @@ __attribute__((section(".text.harness_run"), used)) void harness_run(void) {{
 }}
 """
 
-ARM_FLAGS = ["-O2", "-std=c99", "-ffreestanding", "-nostdlib", "-fno-unwind-tables", "-fno-asynchronous-unwind-tables", "-fno-exceptions"]
+ARM_FLAGS = ["-O2", "-std=c99", "-fomit-frame-pointer", "-ffreestanding", "-nostdlib", "-fno-unwind-tables", "-fno-asynchronous-unwind-tables", "-fno-exceptions"]
 
 
 def target_for(device_name: str) -> Target:
