@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from cost_models import TARGETS, analytic_cost, build_elf, generate_c, load_device, measurement_available, quantize_model, run_elf, simulate
-from cost_models.deploy._codegen import _kernel_order
+from cost_models.deploy._codegen import _INT8_KERNELS, _kernel_order
+from cost_models.deploy._quantize import SIGMOID_TABLE, TANH_TABLE, _lookup, _q15_to_q12, _saturate16
+from cost_models.deploy._toolchain import MEMORY_FUNCTIONS, link_elf
 from spaces import ArchConfig, build_model
 
 _MISSING = measurement_available()
@@ -82,3 +84,70 @@ def test_simd_kernels_execute_fewer_instructions_per_mac(tmp_path):
     macs = analytic_cost(config, load_device("cortex-m7")).macs
     assert simd < 0.75 * portable, (simd, portable)
     assert simd / macs < 2.2, simd / macs
+    # Generator 6 (LDRD loop over two groups, SSAT requantisation, one-SMLAD lookups): the
+    # issue's target of at most 1.6 (1.59 measured).
+    assert simd / macs <= 1.6, simd / macs
+
+
+_HELPER_HARNESS = """
+#include <stddef.h>
+#include <stdint.h>
+{memory_functions}
+const int16_t grnn_sigmoid[257] = {{{sigmoid}}};
+const int16_t grnn_tanh[257] = {{{tanh}}};
+{kernels}
+__attribute__((section(".io"))) int32_t io_input[{count} * 2];
+__attribute__((section(".io"))) int32_t io_output[{count} * 4];
+
+__attribute__((section(".text.harness_run"), used)) void harness_run(void) {{
+    for (int i = 0; i < {count}; i++) {{
+        int64_t v = (int64_t)(((uint64_t)(uint32_t)io_input[2 * i + 1] << 32) | (uint32_t)io_input[2 * i]);
+        int32_t x = (int16_t)io_input[2 * i];
+        io_output[4 * i] = sat16_shift30(v);
+        io_output[4 * i + 1] = lut(grnn_tanh, x);
+        io_output[4 * i + 2] = lut_q12(grnn_tanh, x);
+        io_output[4 * i + 3] = lut(grnn_sigmoid, x);
+    }}
+}}
+"""
+
+
+@needs_isa
+@pytest.mark.parametrize("isa,flags", [("cortex-m7", ()), ("cortex-m4", ()), ("cortex-m7", ("-DGRNN_PORTABLE",))], ids=["m7-simd", "m4-simd", "m7-portable"])
+def test_requantisation_and_lookups_equal_the_simulation_on_every_input(isa, flags, tmp_path):
+    # Every int16 table input, and high words around the saturation edges (+-2^13, +-2^14
+    # for the SSAT form) and at the int32 limits, against the simulation's arithmetic.
+    count = 65536
+    rng = np.random.default_rng(0)
+    highs = np.array([-(2**31), -16385, -16384, -8193, -8192, -8191, -1, 0, 1, 8191, 8192, 8193, 16383, 16384, 2**31 - 1])
+    high = np.where(np.arange(count) % 2 == 0, highs[np.arange(count) % len(highs)], rng.integers(-(2**31), 2**31, count))
+    low = (np.arange(count) - 32768) & 0xFFFF | (rng.integers(0, 2**16, count) << 16)
+    words = np.stack([low.astype(np.uint32).view(np.int32), high.astype(np.int64).astype(np.int32)], axis=1).reshape(-1)
+    table = lambda values: ", ".join(str(int(v)) for v in values)  # noqa: E731
+    harness = tmp_path / "harness.c"
+    harness.write_text(
+        _HELPER_HARNESS.format(memory_functions=MEMORY_FUNCTIONS, sigmoid=table(SIGMOID_TABLE), tanh=table(TANH_TABLE), kernels=_INT8_KERNELS, count=count),
+        encoding="utf-8",
+    )
+    elf = link_elf([harness], dataclasses.replace(TARGETS[isa], flags=tuple(flags)), tmp_path)
+    outputs = run_elf(elf, isa, words, 4 * count, "int32").outputs.reshape(count, 4).astype(np.int64)
+    value = torch.from_numpy(high.astype(np.int64)) * 2**32 + torch.from_numpy(low.astype(np.int64))
+    x = torch.from_numpy(((low & 0xFFFF) ^ 0x8000).astype(np.int64) - 0x8000)
+    assert np.array_equal(outputs[:, 0], _saturate16(value >> 30).numpy())
+    assert np.array_equal(outputs[:, 1], _lookup(TANH_TABLE, x).numpy())
+    assert np.array_equal(outputs[:, 2], _q15_to_q12(_lookup(TANH_TABLE, x)).numpy())
+    assert np.array_equal(outputs[:, 3], _lookup(SIGMOID_TABLE, x).numpy())
+
+
+@needs_isa
+def test_profile_attributes_every_instruction_to_a_function(tmp_path):
+    config = ArchConfig(hidden=32, ghost_ratio=2, cheap_op="linear", frames=4)
+    quantized, inputs = _inputs(config)
+    source = generate_c(quantized)
+    elf = build_elf(source, TARGETS["cortex-m7"], inputs.shape[0], tmp_path)
+    result = run_elf(elf, "cortex-m7", inputs.numpy().astype(np.int16), source.output_count(inputs.shape[0]), "int32", profile=True)
+    assert sum(result.by_symbol.values()) == result.instructions == sum(result.by_block.values())
+    assert "?" not in result.by_symbol
+    # The matrix kernel runs most instructions; the cell's per-row work the next most.
+    assert next(iter(result.by_symbol)) == "mac4_s8_s16"
+    assert {"gru_cell", "ghostrnn_step", "harness_run"} <= set(result.by_symbol)
