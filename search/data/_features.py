@@ -31,7 +31,8 @@ class FeatureRecipe:
     ``mel_bands`` triangular filters between ``f_min`` and ``f_max`` and the natural log
     with ``log_floor`` added; MFCC keeps the first ``dims`` orthonormal DCT-II
     coefficients of that log-mel vector (the TensorFlow front end Hello Edge used:
-    40 bands, 20-4000 Hz).
+    40 bands, 20-4000 Hz). ``magnitude`` gives |STFT|; the speech-enhancement data takes
+    its log with ``log_floor`` added.
     """
 
     kind: str
@@ -46,7 +47,8 @@ FEATURE_RECIPES: dict[str, FeatureRecipe] = {
     "mfcc10": FeatureRecipe("mfcc", n_fft=1024, mel_bands=40, f_min=20.0, f_max=4000.0),
     # Log-mel keeps the band up to Nyquist: fricatives ("six", "yes", "stop") live above 4 kHz.
     "logmel40": FeatureRecipe("logmel", n_fft=1024, mel_bands=40, f_min=20.0, f_max=8000.0),
-    "stft129": FeatureRecipe("magnitude", n_fft=256),
+    # Speech enhancement: log(|STFT| + log_floor), the floor about -80 dB re a full-scale bin.
+    "stft129": FeatureRecipe("magnitude", n_fft=256, log_floor=1e-4),
 }
 
 

@@ -41,7 +41,7 @@ from spaces import FEATURE_FRONT_ENDS
 
 FEATURE_NAME = "stft129"
 SE_VERSION = 1
-_LOG_FLOOR = 1e-4  # magnitude floor before the log: about -80 dB re a full-scale bin
+_LOG_FLOOR = FEATURE_RECIPES[FEATURE_NAME].log_floor  # magnitude floor before the log
 _EPS = 1e-8
 
 

@@ -267,7 +267,7 @@ def export_run(
     """Export one trial of ``run`` to ``to`` (default ``exported/<study>-trial<N>``).
 
     ``formats``: ``onnx`` (model.yaml, weights.pt, model.onnx), ``c`` (the C library
-    alone, in ``to``) or ``all`` (both; the C library of a KWS design in ``to/c``).
+    alone, in ``to``) or ``all`` (both; the C library in ``to/c``).
     """
     if formats not in EXPORT_FORMATS:
         raise UsageError(f"unknown --format {formats!r}; valid: {', '.join(EXPORT_FORMATS)}")
@@ -329,7 +329,7 @@ def export_run(
         },
     }
     c_library = None
-    if formats == "c" or (formats == "all" and config.task == "kws"):
+    if formats in ("c", "all"):
         from search.results._c_export import export_c_library
 
         c_library = export_c_library(directory if formats == "c" else directory / "c", model, config, data, f"trial {chosen.number} of {run.study.study_name}: {config.describe()}")
