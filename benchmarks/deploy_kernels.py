@@ -9,17 +9,19 @@ each core:
 * the same code built portable (``-DGRNN_PORTABLE``: identical layout, plain C loops),
   so the SIMD kernels' gain is measured on one generator;
 
-the exported front ends (``mfcc10``, ``logmel40``) run in the emulator: instructions per
-steady-state hop and the latency that makes on each profile; and, for the KWS designs,
+the exported front ends (``mfcc10``, ``logmel40``; ``stft129``, the SE analysis without
+the resynthesis) run in the emulator: instructions per steady-state hop and the latency
+that makes on each profile; one whole ``ghostrnn_se_push`` of the SE design (front end,
+model, overlap-add resynthesis) per hop; and, for the KWS designs,
 the flash of the exported C library (``write_c_library``,
 cross-compiled for the Cortex-M7 with the project's clang, ``-O2``: ``.text + .rodata +
 .data`` of the model and weights objects, and of the front end) against the analytic
 flash model.
 
-Instruction counts do not depend on machine load. The figures of the generator before
-the SIMD kernels (generator 1) come from running this script with ``--baseline`` in a
-checkout of that generator (it then skips the portable build and the library, which did
-not exist yet).
+Instruction counts do not depend on machine load. The figures of an earlier generator
+come from running this script with ``--baseline`` in a checkout of it (it then skips the
+portable build and the library, which generator 1 did not have); generator 5's full run
+is kept as ``deploy_kernels_generator5.json``.
 
 Run from the repository root: ``python benchmarks/deploy_kernels.py`` (about two minutes).
 """
@@ -127,8 +129,8 @@ def front_end_per_hop() -> dict:
     rng = np.random.default_rng(0)
     audio = np.clip(rng.normal(0, 3000, 16000), -32768, 32767).astype(np.int16)
     results = {}
-    for name in ("mfcc10", "logmel40"):
-        config = ArchConfig(hidden=16, features=name)
+    for name in ("mfcc10", "logmel40", "stft129"):
+        config = ArchConfig(hidden=16, features=name, task="se" if name == "stft129" else "kws")
         torch.manual_seed(0)
         quantized = quantize_model(build_model(config).eval(), config)
         spec = front_end_spec(config, torch.zeros(config.input_size), torch.ones(config.input_size))
@@ -146,6 +148,54 @@ def front_end_per_hop() -> dict:
             }
         results[name] = {"table_bytes": cost.table_bytes, "state_bytes": cost.state_bytes, "ops_per_frame": cost.ops_per_frame, "devices": rows}
     return results
+
+
+_SE_STREAM_HARNESS = """#include <stddef.h>
+#include "ghostrnn_model.h"
+{memory_functions}
+static ghostrnn_se stream;
+__attribute__((section(".io"))) int16_t io_input[{samples}];
+__attribute__((section(".io"))) int16_t io_output[GHOSTRNN_HOP_SAMPLES];
+
+__attribute__((section(".text.harness_run"), used)) void harness_run(void) {{
+    int16_t mask[GHOSTRNN_BINS];
+    ghostrnn_se_reset(&stream);
+    for (int h = 0; h < {hops}; h++) ghostrnn_se_push(&stream, io_input + h * GHOSTRNN_HOP_SAMPLES, mask, io_output);
+}}
+"""
+
+
+def se_stream_per_hop(label: str = "se_gru_h128_r2_identity", hops: int = 4, extra: int = 4) -> dict:
+    """One steady-state ghostrnn_se_push of the exported SE library (front end, model, overlap-add)."""
+    from cost_models.deploy import TARGETS, quantize_model, run_elf, write_c_library
+    from cost_models.deploy._toolchain import MEMORY_FUNCTIONS, link_elf
+    from search.results._c_export import front_end_spec
+
+    config = DESIGNS[label]
+    torch.manual_seed(0)
+    quantized = quantize_model(build_model(config).eval(), config)
+    spec = front_end_spec(config, torch.zeros(config.input_size), torch.ones(config.input_size))
+    rng = np.random.default_rng(0)
+    audio = np.clip(rng.normal(0, 3000, (hops + extra) * spec.hop_samples), -32768, 32767).astype(np.int16)
+    rows = {}
+    for isa in DEVICES:
+        device = load_device(isa)
+        counts = []
+        with tempfile.TemporaryDirectory() as scratch:
+            directory = Path(scratch)
+            write_c_library(directory, quantized, spec, [])
+            for count in (hops, hops + extra):
+                harness = directory / f"harness_{count}.c"
+                harness.write_text(_SE_STREAM_HARNESS.format(memory_functions=MEMORY_FUNCTIONS, samples=audio.size, hops=count), encoding="utf-8")
+                build = directory / f"build_{count}"
+                build.mkdir()
+                sources = [directory / "ghostrnn_features.c", directory / "ghostrnn_model.c", directory / "ghostrnn_weights.c", harness]
+                elf = link_elf(sources, TARGETS[isa], build)
+                counts.append(run_elf(elf, isa, audio, spec.hop_samples, "int16").instructions)
+        per_hop = (counts[1] - counts[0]) / extra
+        milliseconds = 1000 * per_hop * device.cycles_per_instruction / device.clock_hz
+        rows[isa] = {"instructions_per_hop": per_hop, "ms_per_hop": milliseconds, "share_of_hop_period": milliseconds / (1000 * spec.hop_samples / spec.sample_rate)}
+    return {"design": label, "describe": f"{config.task} {config.describe()}", "devices": rows}
 
 
 def main() -> int:
@@ -185,6 +235,7 @@ def main() -> int:
     if not args.baseline:
         report["library_flash_cortex_m7"] = {label: library_flash(config) for label, config in DESIGNS.items() if config.task == "kws"}
         report["front_end"] = front_end_per_hop()
+        report["se_stream"] = se_stream_per_hop()
     report["benchmark_seconds"] = time.perf_counter() - start
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
@@ -201,6 +252,10 @@ def main() -> int:
     for name, data in report.get("front_end", {}).items():
         per_device = ", ".join(f"{isa} {row['instructions_per_hop']:,.0f} instr = {row['ms_per_hop']:.2f} ms ({100 * row['share_of_hop_period']:.1f} % of the hop)" for isa, row in data["devices"].items())
         print(f"front end {name}: {data['table_bytes']:,} B tables, {data['state_bytes']:,} B state; per hop: {per_device}")
+    if "se_stream" in report:
+        data = report["se_stream"]
+        per_device = ", ".join(f"{isa} {row['instructions_per_hop']:,.0f} instr = {row['ms_per_hop']:.2f} ms ({100 * row['share_of_hop_period']:.1f} % of the hop)" for isa, row in data["devices"].items())
+        print(f"SE stream {data['describe']} (front end + model + overlap-add) per hop: {per_device}")
     return 0
 
 

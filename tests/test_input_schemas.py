@@ -4,6 +4,7 @@ the value and what is accepted; anything unforeseen still ends in one line, exit
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,8 +57,9 @@ def test_number_rule_refuses_nan_inf_bools_and_out_of_range():
         ("clock_mhz: 216", "clock_mhz: 0", "clock_mhz = 0 is out of range"),
         ("clock_mhz: 216", "clock_mhz: 1e400", "clock_mhz = '1e400' is not finite"),
         ("clock_mhz: 216", "clock_mhz: .nan", "clock_mhz = nan is not finite"),
-        ("mac: 1.561", "mac: -3.83", "cycles.mac = -3.83 is out of range; accepted: a number > 0"),
-        ("elementwise: 6.189", "elementwise: lots", "cycles.elementwise = 'lots' is not a number"),
+        # The fitted cycle figures change with each calibration: matched by pattern.
+        (r"mac: [0-9.]+", "mac: -3.83", "cycles.mac = -3.83 is out of range; accepted: a number > 0"),
+        (r"elementwise: [0-9.]+", "elementwise: lots", "cycles.elementwise = 'lots' is not a number"),
         ("sram: 320KiB", "sram: -5", "sram = -5 is not a size"),
         ("flash: 1MiB", "flash: 5000GiB", "flash = 5368709120000 is out of range; accepted: an integer >= 1 and <= 1099511627776"),
         ("weight_dtype: int8", "weight_dtype: int7", "weight_dtype = 'int7' is not accepted; accepted: one of int8"),
@@ -66,9 +68,9 @@ def test_number_rule_refuses_nan_inf_bools_and_out_of_range():
 )
 def test_device_profile_values_are_checked(tmp_path, line, replacement, message):
     text = DEVICE.read_text()
-    assert line in text
+    assert re.search(line, text)
     path = tmp_path / "board.yaml"
-    path.write_text(text.replace(line, replacement, 1))
+    path.write_text(re.sub(line, replacement, text, count=1))
     with pytest.raises(DeviceError) as error:
         load_device(str(path))
     assert str(path) in str(error.value) and message in str(error.value)

@@ -7,8 +7,8 @@
 * :func:`build_elf` / :func:`build_host_library`: the cross toolchain (``ziglang``) for
   Cortex-M4/M7/M33, and the host C compiler;
 * :func:`run_elf`: the Cortex-M emulator (``unicorn``), counting instructions;
-* :func:`write_c_library`: a deployable C99 library of a KWS design with its feature
-  front end (streaming API), checked on the host by :func:`build_library_driver`.
+* :func:`write_c_library`: a deployable C99 library of a KWS or SE design with its
+  feature front end (streaming API), checked on the host by :func:`build_library_driver`.
 
 The measured cost model (``cost_models.measure_cost``) and the export both use this room.
 Toolchain and emulator need the ``isa`` extra (``pip install ".[isa]"``).

@@ -10,8 +10,10 @@ bare Cortex-M and for the host alike:
   state, the input frame and the output live in one caller-owned ``ghostrnn_state``
   struct (RAM), sized as the analytic RAM model counts them; no globals;
 * the int8 matrix-vector products run four output rows per pass. On cores with the
-  DSP extension (``__ARM_FEATURE_DSP``: Cortex-M4/M7/M33) they use SXTB16 + SMLAD (two
-  MACs per instruction); elsewhere (or with ``-DGRNN_PORTABLE``) the same sums in C.
+  DSP extension (``__ARM_FEATURE_DSP``: Cortex-M4/M7/M33) they use LDRD + SXTB16 + SMLAD
+  (two MACs per instruction; 19 instructions per 16 MACs), the requantisation SSAT and
+  the sigmoid/tanh tables one SMLAD per interpolation; elsewhere (or with
+  ``-DGRNN_PORTABLE``) the same sums in C.
 
 API of the generated code (``IN_T`` int16_t or float, ``OUT_T`` int32_t/int16_t or float)::
 

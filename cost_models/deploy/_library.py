@@ -1,4 +1,4 @@
-"""A deployable C99 library of a trained KWS design: feature front end + int8 model, streaming.
+"""A deployable C99 library of a trained design: feature front end + int8 model, streaming.
 
 :func:`write_c_library` writes, into one folder:
 
@@ -10,8 +10,11 @@
   float (framing, periodic Hann window, zero padding to ``n_fft``, a radix-2 real FFT,
   power spectrum, triangular mel filterbank, natural log with floor, orthonormal DCT-II,
   the training-set mean/std normalisation, int16 quantisation at the model's input
-  scale), and the streaming wrapper: push one hop of int16 PCM, get class scores;
-* ``example_main.c``: reads a 16-bit mono WAV and streams it hop by hop;
+  scale), and the streaming wrapper: push one hop of int16 PCM, get class scores; for a
+  speech enhancer (``magnitude`` front end: log STFT magnitudes) the hop's mask and the
+  enhanced audio (mask x noisy spectrum, inverse FFT, overlap-add as ``torch.istft``);
+* ``example_main.c``: reads a 16-bit mono WAV and streams it hop by hop (SE: writes the
+  enhanced WAV);
 * ``Makefile``: ``make`` builds ``libghostrnn.a`` and the example with ``$(CC)``.
 
 Nothing allocates, state lives in caller-owned structs, and nothing needs libm: the
