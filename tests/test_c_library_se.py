@@ -175,3 +175,19 @@ def test_exported_se_files_on_cortex_m_give_the_simulated_masks(library, se_data
     inputs = quantized.quantize_input(se_data.validation.inputs[:1, :frames])
     result = run_elf(elf, isa, inputs[0].numpy().astype(np.int16), frames * 129, "int16")
     assert np.array_equal(result.outputs.astype(np.int64), simulate(quantized, inputs)[0].reshape(-1).numpy())
+
+
+@pytest.mark.skipif(measurement_available() is not None, reason=f"Cortex-M toolchain missing: {measurement_available()}")
+@pytest.mark.parametrize("isa", ["cortex-m4", "cortex-m7", "cortex-m33"])
+def test_se_front_end_on_cortex_m_matches_the_training_log_magnitudes(library, se_data, isa, tmp_path: Path):
+    # Six hops pushed from a reset: the window then holds the centred frame 5. One
+    # steady-state hop of the analysis costs ~34 k instructions (a 128-point complex FFT,
+    # 129 square roots and logs).
+    from cost_models.deploy import measure_front_end
+
+    audio = _pcm(se_data.validation.noisy[:1])[0]
+    measured = measure_front_end(library["quantized"], library["spec"], audio, isa, tmp_path)
+    reference = log_magnitude(torch.from_numpy(audio[: 6 * HOP].astype(np.float32) / 32768)[None])[0, 5].numpy()
+    error = np.abs(measured.features - reference) / np.maximum(np.abs(reference), 1.0)
+    assert error.max() < 1e-3, error.max()
+    assert 20_000 < measured.instructions_per_hop < 60_000, measured.instructions_per_hop
