@@ -118,7 +118,7 @@ def add_export(commands: Any) -> None:
     parser.add_argument("--pick", choices=LazyChoices(_picks), default="accuracy", metavar="PICK", help="with --trial best: highest accuracy, least memory, least latency, or the knee of the front")
     parser.add_argument("--to", help="output folder (default exported/<study>-trial<N>)")
     parser.add_argument("--format", dest="formats", choices=("all", "onnx", "c"), default="all",
-                        help="onnx: model.yaml + weights.pt + model.onnx; c: a C99 library with its feature front end (KWS); all: both (C in DIR/c)")
+                        help="onnx: model.yaml + weights.pt + model.onnx; c: a C99 library with its feature front end (KWS or SE, streaming); all: both (C in DIR/c)")
     parser.add_argument("--no-onnx", action="store_true", help="skip model.onnx")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(handler=_export)
