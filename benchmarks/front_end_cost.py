@@ -295,7 +295,8 @@ def main() -> int:
                 # Cycles are instructions x the profile's cycles per instruction (the M55's differs from the M33's).
                 ratio = load_device(name).cycles_per_instruction / device.cycles_per_instruction
                 scaled = {term: value * ratio if term != "roots" else value for term, value in fitted.items()}
-                write_profile(name, scaled, code, date, fit_note)
+                note = fit_note if name == isa else f"{isa} code, {name}'s cycles per instruction; {fit_note}"
+                write_profile(name, scaled, code, date, note)
     for isa in ISAS:
         report["isas"][isa]["library_flash"] = check_flash(isa, load_device(isa))
     report["benchmark_seconds"] = time.perf_counter() - start
