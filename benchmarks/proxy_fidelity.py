@@ -174,7 +174,8 @@ def main() -> None:
     proxy = Fidelity()
     data_options: dict[str, Any] = {}
     if args.smoke:
-        args.designs, args.over_budget, args.band, args.budget, args.verify, args.workers = 6, 2, "1KB,12KB", "8KB", 1, 1
+        # The smallest designs (memory includes the ~23 KB feature front end).
+        args.designs, args.over_budget, args.band, args.budget, args.verify, args.workers = 6, 2, "26KB,37KB", "33KB", 1, 1
         proxy = Fidelity(epochs=1)
         data_options = dict(SMOKE_KWS)
     low, high = (parse_size(part) for part in args.band.split(","))

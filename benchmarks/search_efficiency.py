@@ -1,7 +1,7 @@
 """Sample efficiency: hypervolume vs trial count for the nsga2, tpe and random samplers.
 
 The space is small enough to train every feasible design with the proxy once, so the
-true Pareto front (accuracy, memory, latency on cortex-m7 under a 16 KB budget) and
+true Pareto front (accuracy, memory, latency on cortex-m7 under a 42 KB budget) and
 its hypervolume are known. Each sampler then runs the search's own loop (the
 sampler settings of ``search run``, plain-GRU baselines enqueued first, cost first: a
 design over a hard limit is scored by the analytic model and not trained, hard limits
@@ -162,7 +162,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny run for tests: 4 designs, 20 utterances per class, 1 epoch, 6 trials, 1 seed")
     parser.add_argument("--device", default="cortex-m7")
-    parser.add_argument("--budget", default="16KB")
+    # 42 KB since memory counts the feature front end (~23 KB of tables, code and buffers):
+    # 100 of the 104 designs the figures in benchmarks/README.md were measured with (16 KB then).
+    parser.add_argument("--budget", default="42KB")
     parser.add_argument("--trials", type=int, default=100, help="trials per search")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--samplers", default=",".join(SAMPLER_NAMES))

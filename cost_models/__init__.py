@@ -1,6 +1,8 @@
 """Cost models of GhostRNN designs on target devices.
 
 * analytic: closed-form params, MACs, flash, RAM and latency (used inside the search);
+* front end: the feature front end's tables, code, RAM and time per hop, part of every
+  analytic cost (the device computes the features too);
 * counted: fvcore and FlopCounterMode on the real module (checks the analytic MACs);
 * device profiles: YAML files with the figures of each target and their sources;
 * measured: the design quantised to int8 (bit-exact PyTorch simulation), generated as
@@ -25,7 +27,8 @@ from spaces import lazy_exports
 if TYPE_CHECKING:
     from cost_models._analytic import CostReport, LayerCost, Limits, analytic_cost, check_limits, realtime_ms
     from cost_models._counted import CountedCost, counted_macs, example_input
-    from cost_models._devices import DTYPE_BYTES, CycleCosts, DeviceError, DeviceProfile, device_from_dict, list_devices, load_device
+    from cost_models._front_end import FrontEndCost, FrontEndLayout, FrontEndWork, front_end_cost, layout_of
+    from cost_models._devices import DTYPE_BYTES, CodeBytes, CycleCosts, FrontEndCycles, DeviceError, DeviceProfile, device_from_dict, list_devices, load_device
     from cost_models._calibrate import CALIBRATION_GRIDS, CalibrationResult, calibrate_device, fit_cycles, write_calibration
     from cost_models.deploy import GENERATOR_VERSION, CSource, generate_c, generate_c_float
     from cost_models._diskcache import cache_root
@@ -46,7 +49,14 @@ _EXPORTS = {
     "counted_macs": "cost_models._counted",
     "example_input": "cost_models._counted",
     "DTYPE_BYTES": "cost_models._devices",
+    "CodeBytes": "cost_models._devices",
     "CycleCosts": "cost_models._devices",
+    "FrontEndCycles": "cost_models._devices",
+    "FrontEndCost": "cost_models._front_end",
+    "FrontEndLayout": "cost_models._front_end",
+    "FrontEndWork": "cost_models._front_end",
+    "front_end_cost": "cost_models._front_end",
+    "layout_of": "cost_models._front_end",
     "DeviceError": "cost_models._devices",
     "DeviceProfile": "cost_models._devices",
     "device_from_dict": "cost_models._devices",
@@ -130,7 +140,14 @@ __all__ = [
     "target_for",
     "CostReport",
     "CountedCost",
+    "CodeBytes",
     "CycleCosts",
+    "FrontEndCycles",
+    "FrontEndCost",
+    "FrontEndLayout",
+    "FrontEndWork",
+    "front_end_cost",
+    "layout_of",
     "DeviceError",
     "DeviceProfile",
     "LayerCost",

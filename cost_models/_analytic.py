@@ -16,14 +16,27 @@ them):
 * RAM is the peak of streaming inference: one input frame, every layer's recurrent
   state ([h, g], plus the LSTM cell), the largest layer's scratch (int32 gate
   accumulators and the new state before it replaces the old) and the output.
-* memory = flash + RAM (the Hello Edge convention that ``--budget`` bounds).
+* The feature front end (``cost_models._front_end``) is part of the deployment: its
+  const tables and code are flash, its audio window, FFT buffer and per-frame vectors
+  RAM, and it runs once per frame (per hop), so its latency per hop is added once per
+  frame of the inference (KWS: ``frames`` times; SE: once per frame). Its float work is
+  not in ``macs`` (MACs stay the model's, equal to the counted ones).
+* On an integer deployment, flash also holds the code (the device profile's
+  ``code_bytes``: kernels, model API, front end), the two int16 activation tables, the
+  zero columns that pad the first layer's input to a multiple of 4, and (KWS) the class
+  names.
+* memory = flash + RAM (the Hello Edge convention that ``--budget`` bounds), front end
+  included; ``model_flash_bytes``, ``model_ram_bytes`` and ``model_latency_ms`` are the
+  model's share alone (what the emulated model code measures).
 
 Example:
     >>> from spaces import ArchConfig
     >>> from cost_models import analytic_cost, load_device
     >>> cost = analytic_cost(ArchConfig(hidden=128, ghost_ratio=2, features="logmel40"), load_device("cortex-m7"))
     >>> cost.params, cost.macs
-    (38412, 1804044)
+    (38348, 1782784)
+    >>> cost.front_end.name, cost.flash_bytes == cost.model_flash_bytes + cost.front_end.flash_bytes
+    ('logmel40', True)
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ from typing import Any, Optional
 from spaces import CHEAP_OPS, ArchConfig
 
 from cost_models._devices import DeviceProfile
+from cost_models._front_end import FrontEndCost, front_end_cost
 from cost_models._sizes import format_size
 
 ACCUMULATOR_BYTES = 4  # int32 accumulators (float32 on float targets): 4 bytes either way
@@ -46,6 +60,13 @@ GATES = {"gru": 3, "lstm": 4}
 CELL_ELEMENTWISE = {"gru": 11, "lstm": 12}
 # sigmoid/tanh per intrinsic unit per step. GRU: r, z, tanh(c). LSTM: i, f, o, g, tanh(c).
 CELL_ACTIVATIONS = {"gru": 3, "lstm": 5}
+# The integer deployment's sigmoid and tanh: 257 int16 entries each (cost_models.deploy).
+ACTIVATION_TABLE_BYTES = 2 * 257 * 2
+# The kernels read the input frame 4 columns at a time: W_ih of the first layer is padded.
+INPUT_ALIGNMENT = 4
+# A class name in the exported library: a 4-byte pointer and its text (~8 bytes with
+# the terminating zero for Speech Commands' words); an estimate, names are data.
+CLASS_NAME_BYTES = 12
 
 
 @dataclass(frozen=True)
@@ -85,6 +106,10 @@ class CostReport:
     latency_ms: float
     realtime_ms: float
     violations: list[str] = field(default_factory=list)
+    front_end: Optional[FrontEndCost] = None  # per hop; its flash, RAM and latency are in the totals
+    model_flash_bytes: int = 0  # the totals without the front end
+    model_ram_bytes: int = 0
+    model_latency_ms: float = 0.0
 
     @property
     def fits(self) -> bool:
@@ -94,6 +119,8 @@ class CostReport:
         data = dataclasses.asdict(self)
         data["config"] = self.config.to_dict()
         data["fits"] = self.fits
+        if self.front_end is not None:
+            data["front_end"] = self.front_end.to_dict()
         return data
 
 
@@ -124,6 +151,10 @@ def _latency_ms(device: DeviceProfile, macs: float, activations: float, elementw
     return 1000.0 * total / device.clock_hz
 
 
+def _aligned(columns: int) -> int:
+    return -(-columns // INPUT_ALIGNMENT) * INPUT_ALIGNMENT
+
+
 def _recurrent_layer(config: ArchConfig, device: DeviceProfile, index: int, steps: int) -> LayerCost:
     input_size = config.input_size if index == 0 else config.hidden
     hidden, intrinsic, ghost = config.hidden, config.intrinsic_size, config.ghost_size
@@ -138,6 +169,8 @@ def _recurrent_layer(config: ArchConfig, device: DeviceProfile, index: int, step
     elementwise = steps * (CELL_ELEMENTWISE[config.cell] * intrinsic + cheap.elementwise)
     calls = steps * (1 + (1 if ghost else 0))
     cell_state = intrinsic if config.cell == "lstm" else 0
+    # Zero columns of the first layer's W_ih (integer kernels read 4 input columns at a time).
+    padding = gates * intrinsic * (_aligned(input_size) - input_size) if index == 0 and device.is_quantized else 0
     return LayerCost(
         name=f"{config.cell}{index + 1}",
         params=weights + 2 * gates * intrinsic + cheap.biases,
@@ -148,7 +181,7 @@ def _recurrent_layer(config: ArchConfig, device: DeviceProfile, index: int, step
         activations=activations,
         elementwise=elementwise,
         layer_calls=calls,
-        flash_bytes=_flash(device, weights, deployed_biases, 2 + cheap.weight_tensors),
+        flash_bytes=_flash(device, weights + padding, deployed_biases, 2 + cheap.weight_tensors),
         state_bytes=(hidden + cell_state) * device.activation_bytes,
         scratch_bytes=gates * intrinsic * ACCUMULATOR_BYTES + hidden * device.activation_bytes,
         latency_ms=_latency_ms(device, macs, activations, elementwise, calls),
@@ -178,20 +211,52 @@ def _head(config: ArchConfig, device: DeviceProfile, steps: int) -> LayerCost:
     )
 
 
+def model_code_bytes(config: ArchConfig, device: DeviceProfile) -> int:
+    """Flash of the model's code on ``device`` (its ``code_bytes`` figures; 0 where not modelled)."""
+    code = device.code_bytes
+    if not code.model:
+        return 0
+    layers = config.layers
+    ghost_layers = layers if config.ghost_size else 0
+    unaligned = layers if config.intrinsic_size % INPUT_ALIGNMENT else 0
+    mask = code.mask if config.task == "se" else 0
+    return code.model + code.layer * (layers - 1) + code.ghost * ghost_layers + code.unaligned * unaligned + mask
+
+
+def _support(config: ArchConfig, device: DeviceProfile) -> Optional[LayerCost]:
+    """Code and shared tables of the deployed model (integer deployments), or None."""
+    if not device.is_quantized:
+        return None
+    code_bytes = model_code_bytes(config, device)
+    names = CLASS_NAME_BYTES * config.output_size if config.task == "kws" else 0
+    flash = code_bytes + ACTIVATION_TABLE_BYTES + names
+    return LayerCost("code and tables", 0, 0, 0, 0, 0, 0, 0, 0, flash, 0, 0, 0.0)
+
+
+def _front_end_block(front: FrontEndCost, steps: int) -> LayerCost:
+    return LayerCost(f"front end {front.name}", 0, 0, 0, 0, 0, 0, 0, 0, front.flash_bytes, front.ram_bytes, 0, steps * front.latency_ms)
+
+
 def analytic_cost(config: ArchConfig, device: DeviceProfile, limits: Limits = Limits()) -> CostReport:
     """Costs of ``config`` on ``device`` and the limits it breaks (empty if it fits)."""
     steps = config.frames if config.task == "kws" else 1
     layers = [_recurrent_layer(config, device, index, steps) for index in range(config.layers)]
     head = _head(config, device, 1)
-    blocks = layers + [head]
-    flash = sum(block.flash_bytes for block in blocks)
+    support = _support(config, device)
+    blocks = layers + [head] + ([support] if support is not None else [])
+    model_flash = sum(block.flash_bytes for block in blocks)
     input_frame = config.input_size * device.activation_bytes
-    ram = input_frame + sum(layer.state_bytes for layer in layers) + max(layer.scratch_bytes for layer in layers) + head.scratch_bytes
+    model_ram = input_frame + sum(layer.state_bytes for layer in layers) + max(layer.scratch_bytes for layer in layers) + head.scratch_bytes
+    model_latency = sum(block.latency_ms for block in blocks)
+    front = front_end_cost(config, device)
+    front_block = _front_end_block(front, steps)
+    flash = model_flash + front.flash_bytes
+    ram = model_ram + front.ram_bytes
     report = CostReport(
         config=config,
         device=device.name,
         per="inference" if config.task == "kws" else "frame",
-        layers=blocks,
+        layers=blocks + [front_block],
         params=sum(block.params for block in blocks),
         macs=sum(block.macs for block in blocks),
         activations=sum(block.activations for block in blocks),
@@ -199,8 +264,12 @@ def analytic_cost(config: ArchConfig, device: DeviceProfile, limits: Limits = Li
         flash_bytes=flash,
         ram_bytes=ram,
         memory_bytes=flash + ram,
-        latency_ms=sum(block.latency_ms for block in blocks),
+        latency_ms=model_latency + front_block.latency_ms,
         realtime_ms=realtime_ms(config),
+        front_end=front,
+        model_flash_bytes=model_flash,
+        model_ram_bytes=model_ram,
+        model_latency_ms=model_latency,
     )
     return dataclasses.replace(report, violations=check_limits(report, device, limits))
 

@@ -42,6 +42,50 @@ class CycleCosts:
 
 
 @dataclass(frozen=True)
+class FrontEndCycles:
+    """Cycles per unit of feature front-end work (single-precision float), per hop.
+
+    The units are ``cost_models._front_end.FrontEndWork``'s: a window sample, an FFT
+    point, a radix-2 butterfly, a float multiply-accumulate, a log, a square root and
+    an output feature.
+    """
+
+    samples: float
+    fft_points: float
+    butterflies: float
+    macs: float
+    logs: float
+    roots: float
+    outputs: float
+
+
+@dataclass(frozen=True)
+class CodeBytes:
+    """Flash of the deployed code (the exported C library compiled for the core), in bytes.
+
+    ``model``: the int8 kernels and model API of a one-layer keyword spotter; ``layer``:
+    each further recurrent layer; ``ghost``: each layer with a cheap operation;
+    ``unaligned``: each layer whose intrinsic width is not a multiple of 4 (the kernels'
+    leftover rows); ``mask``: a speech-enhancement model's per-frame mask head instead of
+    the classifier; ``mfcc``, ``logmel``, ``magnitude``: the feature front end's code by
+    kind. 0 where not modelled (float deployments run the model in a framework whose code
+    is not the design's).
+    """
+
+    model: int = 0
+    layer: int = 0
+    ghost: int = 0
+    unaligned: int = 0
+    mask: int = 0
+    mfcc: int = 0
+    logmel: int = 0
+    magnitude: int = 0
+
+    def front_end(self, kind: str) -> int:
+        return int(getattr(self, kind, 0))
+
+
+@dataclass(frozen=True)
 class DeviceProfile:
     name: str
     description: str
@@ -61,6 +105,10 @@ class DeviceProfile:
     cycles_per_instruction: Optional[float] = None
     # Provenance of fitted cycle figures (date, design grid, residuals), if calibrated.
     calibration: dict[str, Any] = field(default_factory=dict)
+    # The feature front end's cycles per unit of work (None: borrowed from the shipped
+    # profile of the same isa, see cost_models._front_end) and the code's flash.
+    front_end_cycles: Optional[FrontEndCycles] = None
+    code_bytes: CodeBytes = field(default_factory=CodeBytes)
 
     @property
     def weight_bytes(self) -> int:
@@ -95,6 +143,8 @@ class DeviceProfile:
             **({"isa": self.isa} if self.isa else {}),
             **({"cycles_per_instruction": self.cycles_per_instruction} if self.cycles_per_instruction is not None else {}),
             **({"calibration": dict(self.calibration)} if self.calibration else {}),
+            **({"front_end_cycles": dataclasses.asdict(self.front_end_cycles)} if self.front_end_cycles is not None else {}),
+            **({"code_bytes": dataclasses.asdict(self.code_bytes)} if self.code_bytes != CodeBytes() else {}),
         }
 
 
@@ -140,6 +190,24 @@ _CYCLE_RULES = {
     "layer_call": Number(low=0, high=1e9),
 }
 _SIZE_RULE = Number(low=1, high=MAX_MEMORY_BYTES, integer=True)
+_FRONT_END_CYCLE_KEYS = tuple(f.name for f in dataclasses.fields(FrontEndCycles))
+_FRONT_END_CYCLE_RULES = {key: Number(low=0, high=1e6) for key in _FRONT_END_CYCLE_KEYS}
+_CODE_RULES = {f.name: Number(low=0, high=MAX_MEMORY_BYTES, integer=True) for f in dataclasses.fields(CodeBytes)}
+
+
+def _optional_section(data: dict[str, Any], key: str, rules: dict, origin: str, required: bool) -> Optional[dict[str, Any]]:
+    """An optional mapping of the profile, checked key by key (all keys when ``required``)."""
+    section = data.get(key)
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise DeviceError(f"device profile {origin}: '{key}' must be a mapping with keys {', '.join(rules)}")
+    unknown = sorted(set(section) - set(rules))
+    if unknown:
+        raise DeviceError(f"device profile {origin}: '{key}' has unknown keys {', '.join(map(str, unknown))}; accepted: {', '.join(rules)}")
+    optional = () if required else tuple(rules)
+    checked = check_mapping(section, rules, f"device profile {origin}", DeviceError, optional=optional, prefix=f"{key}.")
+    return {name: checked[name] for name in rules if checked.get(name) is not None}
 
 
 def _memory_bytes(data: dict[str, Any], key: str, origin: str) -> int:
@@ -171,6 +239,8 @@ def device_from_dict(data: Any, origin: str = "<dict>") -> DeviceProfile:
     sources = data.get("sources") or {}
     if not isinstance(sources, dict):
         raise DeviceError(f"device profile {origin}: 'sources' must be a mapping of a figure to where it comes from")
+    front_end_cycles = _optional_section(data, "front_end_cycles", _FRONT_END_CYCLE_RULES, origin, required=True)
+    code_bytes = _optional_section(data, "code_bytes", _CODE_RULES, origin, required=False) or {}
     return DeviceProfile(
         name=checked["name"],
         description=str(data.get("description", "")),
@@ -183,5 +253,7 @@ def device_from_dict(data: Any, origin: str = "<dict>") -> DeviceProfile:
         isa=str(data.get("isa") or ""),
         cycles_per_instruction=cpi,
         calibration=calibration,
+        front_end_cycles=FrontEndCycles(**front_end_cycles) if front_end_cycles is not None else None,
+        code_bytes=CodeBytes(**{name: int(value) for name, value in code_bytes.items()}),
         **dtypes,
     )

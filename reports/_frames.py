@@ -21,6 +21,7 @@ from reports._pareto import pareto_mask
 
 DESIGN_COLUMNS = ["task", "cell", "layers", "hidden", "ghost_ratio", "cheap_op", "groups", "activation", "features"]
 COST_COLUMNS = ["params", "macs", "flash_bytes", "ram_bytes", "memory_bytes", "latency_ms"]
+FRONT_END_COLUMNS = ["flash_bytes", "ram_bytes", "latency_ms"]  # per hop; prefixed front_end_
 # Objective names of the search -> column of the trials table.
 OBJECTIVE_COLUMNS = {
     "metric": "metric",
@@ -50,6 +51,9 @@ def trial_row(number: int, state: str, attrs: Mapping[str, Any]) -> dict[str, An
     for suffix in ("float", "int8", "drop"):
         row[f"metric_{suffix}"] = attrs.get(f"{attrs.get('metric_name')}_{suffix}")
     row.update({key: cost.get(key) for key in COST_COLUMNS})
+    # The feature front end's share of those costs (None in studies costed before it was counted).
+    front = cost.get("front_end") or {}
+    row.update({f"front_end_{key}": front.get(key) for key in FRONT_END_COLUMNS})
     row["counted_macs"] = attrs.get("counted_macs")
     row["violations"] = "; ".join(attrs.get("violations", []))
     row["train_status"] = attrs.get("train_status")

@@ -306,6 +306,8 @@ def render_report(inputs: ReportInputs) -> str:
     maximize = inputs.objectives.get(metric, "maximize") == "maximize"
     pareto_numbers = set(analysis.pareto["number"].astype(int)) if len(analysis.pareto) else set()
     label = metric_label(metric).split(" ")[0]
+    # Studies costed since the feature front end counts say so on the plots it moves.
+    front_end = ", feature front end included" if frame.get("front_end_flash_bytes", pd.Series(dtype=float)).notna().any() else ""
     fronts = [
         _plot_div(
             front_figure(
@@ -314,7 +316,7 @@ def render_report(inputs: ReportInputs) -> str:
             f"front-{name}",
             f"{label} vs {caption}",
         )
-        for column, name, caption in (("memory_bytes", "memory", "memory (flash + RAM)"), ("latency_ms", "latency", "latency on the device"), ("macs", "macs", "MACs per inference"))
+        for column, name, caption in (("memory_bytes", "memory", f"memory (flash + RAM{front_end})"), ("latency_ms", "latency", f"latency on the device{front_end}"), ("macs", "macs", "MACs per inference"))
     ]
     history = _plot_div(hypervolume_figure(analysis.history, analysis.reference_text), "hypervolume", "Hypervolume over trials")
     importances = _plot_div(importance_figure(inputs.importances, inputs.importance_note), "importances", f"Parameter importances ({inputs.importance_evaluator})")

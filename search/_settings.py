@@ -47,9 +47,14 @@ BINDING_KEYS = (
     "utterances_per_class",
     "latency_model",
     "precision",
+    "cost_model",
 )
 # Studies made before the int8 score was added scored designs in float32.
 PRECISION_OF_OLD_STUDIES = "float"
+# What the costs of a study's trials count. 1: the model's weights and buffers; 2: also the
+# feature front end (tables, code, audio buffers, time per hop) and the model's code.
+COST_MODEL_VERSION = 2
+COST_MODEL_OF_OLD_STUDIES = 1
 
 # Optuna's samplers and numpy take seeds of 32 bits.
 MAX_SEED = 2**32 - 1
@@ -109,6 +114,7 @@ class RunSettings:
     command: str = ""
     # How sizes are shown ("si": KB, "iec": KiB): the system the budget was typed in.
     size_units: str = "iec"
+    cost_model: int = COST_MODEL_VERSION
 
     @property
     def metric_name(self) -> str:
@@ -125,6 +131,7 @@ class RunSettings:
     def from_json(cls, text: str) -> "RunSettings":
         data = json.loads(text)
         data.setdefault("precision", PRECISION_OF_OLD_STUDIES)
+        data.setdefault("cost_model", COST_MODEL_OF_OLD_STUDIES)
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in known})
 
@@ -135,6 +142,9 @@ class RunSettings:
             mine, theirs = getattr(self, key), getattr(stored, key)
             if key == "device":
                 mine, theirs = mine.get("name"), theirs.get("name")
+            if key == "cost_model" and mine != theirs:
+                lines.append(f"its costs leave out the feature front end and the code (cost model {theirs}; this version counts them, {mine})")
+                continue
             if mine != theirs:
                 lines.append(f"{key}: study has {theirs!r}, this command asks for {mine!r}")
         return lines

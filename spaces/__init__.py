@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         intrinsic_size_for,
         load_config,
     )
+    from spaces._front_end import FEATURE_RECIPES, FeatureRecipe, dct_matrix, hz_to_mel, mel_filterbank, mel_to_hz
     from spaces._ghost_rnn import GhostGRU, GhostGRULayer, GhostLSTM, GhostLSTMLayer
     from spaces._schema import Choice, Number, SchemaError, Text, check_mapping, check_value, describe_yaml_error, read_yaml_file, require_mapping
     from spaces._space import DesignSpace, SpaceError, list_spaces, load_space, parse_space
@@ -48,6 +49,12 @@ _EXPORTS = {
     "FeatureFrontEnd": "spaces._config",
     "intrinsic_size_for": "spaces._config",
     "load_config": "spaces._config",
+    "FEATURE_RECIPES": "spaces._front_end",
+    "FeatureRecipe": "spaces._front_end",
+    "dct_matrix": "spaces._front_end",
+    "hz_to_mel": "spaces._front_end",
+    "mel_filterbank": "spaces._front_end",
+    "mel_to_hz": "spaces._front_end",
     "GhostGRU": "spaces._ghost_rnn",
     "GhostGRULayer": "spaces._ghost_rnn",
     "GhostLSTM": "spaces._ghost_rnn",
@@ -83,6 +90,7 @@ __all__ = [
     "CELLS",
     "CHEAP_OPS",
     "FEATURE_FRONT_ENDS",
+    "FEATURE_RECIPES",
     "RNN_CELLS",
     "TASKS",
     "TASK_MODELS",
@@ -101,6 +109,11 @@ __all__ = [
     "DesignSpace",
     "SpaceError",
     "FeatureFrontEnd",
+    "FeatureRecipe",
+    "dct_matrix",
+    "hz_to_mel",
+    "mel_filterbank",
+    "mel_to_hz",
     "GhostGRU",
     "GroupedGhost",
     "IdentityGhost",

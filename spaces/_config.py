@@ -31,8 +31,9 @@ CELLS = ("gru", "lstm")
 class FeatureFrontEnd:
     """Shape of a feature front end as the model sees it.
 
-    The front end itself (``torch.stft`` + mel + DCT) lives with the data code;
-    the model only needs its width and frame rate.
+    The model only needs its width and frame rate; the signal processing behind it
+    (recipe, mel filterbank, DCT) is ``spaces.FEATURE_RECIPES`` and its companions,
+    and the torch feature code is ``search.data.compute_features``.
     """
 
     name: str

@@ -220,7 +220,7 @@ def test_empty_folder_is_ignored_and_one_class_folder_works(tmp_path: Path) -> N
 
 def _refused(args: list[str], out: Path, capsys) -> str:
     """Runs the CLI, expects exit 2 with one error line and no run folder left behind."""
-    code = main(["run", "--device", "cortex-m7", "--budget", "20KB", "--trials", "1", "--space", "kws-small", "--epochs", "1", "--workers", "1", "--out", str(out), "--no-progress", *args])
+    code = main(["run", "--device", "cortex-m7", "--budget", "50KB", "--trials", "1", "--space", "kws-small", "--epochs", "1", "--workers", "1", "--out", str(out), "--no-progress", *args])
     error = capsys.readouterr().err.strip()
     assert code == 2 and error.count("\n") == 0 and error.startswith("search: error: "), error
     assert not out.exists() or not any(out.iterdir()), list(out.iterdir())
@@ -261,7 +261,7 @@ def test_partial_speech_commands_copy_runs_a_search(v1_copy: Path, tmp_path: Pat
     _refused(args, out, capsys)
     write_wav(v1_copy / "up" / "s0_nohash_0.wav", np.zeros(16000))
     (v1_copy / "down" / "s3_nohash_0.wav").unlink()  # listed in validation_list.txt
-    code = main(["run", "--device", "cortex-m7", "--budget", "20KB", "--trials", "1", "--space", "kws-small", "--epochs", "1", "--workers", "1", "--out", str(out), *args])
+    code = main(["run", "--device", "cortex-m7", "--budget", "50KB", "--trials", "1", "--space", "kws-small", "--epochs", "1", "--workers", "1", "--out", str(out), *args])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "5 classes (yes, no, up, _silence_, _unknown_)" in captured.out

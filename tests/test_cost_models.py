@@ -74,15 +74,25 @@ def test_flash_and_ram_follow_the_device_dtypes():
     config = ArchConfig(hidden=32, ghost_ratio=2, cheap_op="linear", frames=10)
     int8 = analytic_cost(config, CORTEX_M7)
     float32 = analytic_cost(config, load_device("host"))
-    gru, head = int8.layers
+    gru, head, support, front = int8.layers
     m, G, D, H = 16, 16, 10, 32
     assert gru.weights == 3 * m * (D + H) + m * G
     assert gru.biases == 4 * m + G
-    assert gru.flash_bytes == gru.weights * 1 + gru.biases * 4 + 3 * 4  # int8 weights, int32 biases, 3 scales
+    # int8 weights (W_ih padded with zero columns to 12 inputs), int32 biases, 3 scales
+    assert gru.flash_bytes == gru.weights * 1 + 3 * m * (12 - D) + gru.biases * 4 + 3 * 4
     assert float32.layers[0].flash_bytes == 4 * (gru.weights + gru.biases)
     assert head.flash_bytes == 32 * 12 + 12 * 4 + 4
+    # code, the int16 sigmoid/tanh tables and the class names: only the integer deployment has them
+    code = CORTEX_M7.code_bytes
+    assert support.flash_bytes == code.model + code.ghost + 2 * 257 * 2 + 12 * 12
+    assert [block.name for block in float32.layers] == ["gru1", "classifier", "front end mfcc10"]
     # input frame + [h, g] state (int16) + gate accumulators and new state + logits
-    assert int8.ram_bytes == D * 2 + H * 2 + (3 * m * 4 + H * 2) + 12 * 4
+    assert int8.model_ram_bytes == D * 2 + H * 2 + (3 * m * 4 + H * 2) + 12 * 4
+    assert int8.model_flash_bytes == gru.flash_bytes + head.flash_bytes + support.flash_bytes
+    # the front end: audio window, FFT buffer, counter; mel and feature vectors; tables and code
+    assert front.name == "front end mfcc10" and front.state_bytes == int8.front_end.ram_bytes == 640 * 2 + 1024 * 4 + 4 + (40 + 10) * 4
+    assert int8.ram_bytes == int8.model_ram_bytes + int8.front_end.ram_bytes
+    assert int8.flash_bytes == int8.model_flash_bytes + int8.front_end.table_bytes + code.mfcc
     assert int8.memory_bytes == int8.flash_bytes + int8.ram_bytes
 
 

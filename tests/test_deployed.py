@@ -170,7 +170,7 @@ def test_an_old_study_without_precision_reads_as_float():
 
 # ---------------------------------------------------------------- in the search
 
-SMALL = dict(device="cortex-m7", budget="20KB", space="kws-small", utterances_per_class=20, fidelity=Fidelity(epochs=1), progress=False, sampler="random")
+SMALL = dict(device="cortex-m7", budget="50KB", space="kws-small", utterances_per_class=20, fidelity=Fidelity(epochs=1), progress=False, sampler="random")
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from test_class_folders import UNKNOWN_FOLDERS, make_copy, make_digits
 # environment variable points elsewhere (e.g. from a second checkout).
 REAL_DEV = Path(os.environ.get("GHOSTRNN_REAL_DEV", Path(__file__).resolve().parents[1] / ".." / "shared" / "real-dev"))
 needs_real_dev = pytest.mark.skipif(not REAL_DEV.is_dir(), reason=f"real clips not present at {REAL_DEV} (measurement only, not shipped)")
-TINY = {"device": "cortex-m7", "budget": "20KB", "space": "kws-small", "progress": False, "fidelity": Fidelity(epochs=1)}
+TINY = {"device": "cortex-m7", "budget": "50KB", "space": "kws-small", "progress": False, "fidelity": Fidelity(epochs=1)}
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_real_clips_hash_to_the_speech_commands_test_split() -> None:
 def test_real_clips_as_data_dir_search_and_evaluation(tmp_path: Path, capsys, monkeypatch) -> None:
     """Measurement only: a tiny search reads the real folder; a synthetic-corpus design is scored on it."""
     monkeypatch.setenv("GHOSTRNN_CACHE", str(tmp_path / "cache"))
-    common = ["--device", "cortex-m7", "--budget", "20KB", "--trials", "2", "--space", "kws-small", "--epochs", "1", "--out", str(tmp_path / "runs"), "--no-progress", "--workers", "1"]
+    common = ["--device", "cortex-m7", "--budget", "50KB", "--trials", "2", "--space", "kws-small", "--epochs", "1", "--out", str(tmp_path / "runs"), "--no-progress", "--workers", "1"]
     assert main(["run", *common, "--data-dir", str(REAL_DEV), "--study", "real"]) == 0
     assert main(["run", *common, "--data-dir", str(REAL_DEV), "--keywords", "yes,no,up,down", "--study", "real4"]) == 0
     capsys.readouterr()

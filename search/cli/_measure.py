@@ -70,7 +70,7 @@ def print_measured(measured: MeasuredCost, analytic_flash: int, analytic_ram: in
         {"figure": "RAM B", "analytic": analytic_ram, "measured": measured.measured_ram_bytes, "measured / analytic": measured.measured_ram_bytes / analytic_ram},
         {"figure": "latency ms", "analytic": analytic_latency_ms, "measured": measured.measured_latency_ms, "measured / analytic": measured.measured_latency_ms / analytic_latency_ms},
     ]
-    print(f"\nmeasured on {measured.isa} ({measured.compiler_cpu}{', ' + measured.note if measured.note else ''}):")
+    print(f"\nthe model alone (front end apart), measured on {measured.isa} ({measured.compiler_cpu}{', ' + measured.note if measured.note else ''}):")
     print(format_table(rows, list(rows[0])))
     source = "cached" if measured.cached else f"{measured.seconds:.2f} s"
     print(

@@ -594,7 +594,7 @@ def run(
             + (f" within {format_size(settings.budget_bytes, settings.size_units)}" if settings.budget_bytes else "")
         )
         if settings.latency_model == "measured":
-            print(f"latencies are measured: each design's int8 C code runs in the {profile.isa} emulator ({profile.name}'s cycles per instruction)")
+            print(f"latencies are measured: each design's int8 C code runs in the {profile.isa} emulator ({profile.name}'s cycles per instruction), plus the analytic front end per frame")
         if recovered:
             print(f"trials {recovered} were interrupted; their designs are queued again")
         for trial in given_up_designs(study_obj):

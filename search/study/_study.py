@@ -253,7 +253,8 @@ class Objective:
         if self.settings.latency_model != "measured":
             return cost, None
         measured = measure_cost(config, self.device)
-        cost = dataclasses.replace(cost, latency_ms=measured.measured_latency_ms)
+        # The emulated code is the model's; the front end's analytic latency is added to it.
+        cost = dataclasses.replace(cost, latency_ms=measured.measured_latency_ms + (cost.latency_ms - cost.model_latency_ms))
         cost = dataclasses.replace(cost, violations=check_limits(cost, self.device, self.limits))
         summary = {name: getattr(measured, name) for name in ("instructions", "measured_latency_ms", "measured_flash_bytes", "measured_ram_bytes", "cycles_per_instruction", "isa")}
         return cost, summary
