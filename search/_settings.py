@@ -48,6 +48,8 @@ BINDING_KEYS = (
     "latency_model",
     "precision",
 )
+# Fidelity keys a resumed study may change (the latest command's value is kept).
+UNBOUND_FIDELITY_KEYS = ("max_seconds",)
 # Studies made before the int8 score was added scored designs in float32.
 PRECISION_OF_OLD_STUDIES = "float"
 
@@ -135,6 +137,10 @@ class RunSettings:
             mine, theirs = getattr(self, key), getattr(stored, key)
             if key == "device":
                 mine, theirs = mine.get("name"), theirs.get("name")
+            if key == "fidelity":
+                # The time limit decides only whether a trial is cut short, and a cut-short
+                # trial is never scored: what a score means does not depend on it.
+                mine, theirs = ({k: v for k, v in side.items() if k not in UNBOUND_FIDELITY_KEYS} for side in (mine, theirs))
             if mine != theirs:
                 lines.append(f"{key}: study has {theirs!r}, this command asks for {mine!r}")
         return lines

@@ -260,6 +260,33 @@ def test_a_trial_cut_short_by_the_time_limit_is_never_scored(tmp_path, cache_dir
     assert result.pareto.empty
 
 
+def test_no_wall_clock_limit_by_default_so_the_load_cannot_decide_which_trials_are_scored():
+    from search.cli._main import build_parser
+
+    assert Fidelity().max_seconds is None
+    args = build_parser().parse_args(["run", "--device", "cortex-m7"])
+    assert args.max_trial_seconds is None
+    assert build_parser().parse_args(["run", "--device", "cortex-m7", "--max-trial-seconds", "90"]).max_trial_seconds == 90.0
+    for bad in (float("nan"), float("inf"), 0.0, -1.0):
+        with pytest.raises(ValueError, match="max_seconds"):
+            Fidelity(max_seconds=bad)
+
+
+def test_a_resumed_study_takes_the_new_time_limit_but_refuses_other_fidelity_changes():
+    from search._errors import StudyError
+    from search.study._study import open_study, stored_settings
+
+    storage = optuna.storages.InMemoryStorage()
+    limited, _, _ = build_settings(device="cortex-m7", budget="100KB", space="kws-small", fidelity=Fidelity(max_seconds=120.0))
+    open_study(limited, "s", storage, trials=4, create=True)
+    unlimited, _, _ = build_settings(device="cortex-m7", budget="100KB", space="kws-small", fidelity=Fidelity())
+    open_study(unlimited, "s", storage, trials=4, create=True)
+    assert stored_settings("s", storage).fidelity["max_seconds"] is None  # what the workers now read
+    longer, _, _ = build_settings(device="cortex-m7", budget="100KB", space="kws-small", fidelity=Fidelity(epochs=4))
+    with pytest.raises(StudyError, match="fidelity: study has"):
+        open_study(longer, "s", storage, trials=4, create=True)
+
+
 def cpu_hog(count: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 

@@ -124,6 +124,7 @@ def open_study(settings: RunSettings, study_name: str, storage: optuna.storages.
                 f"study {study_name!r} was started with other settings ({'; '.join(conflicts)}); "
                 "use the same options to resume, or a new --study"
             )
+        adopt_time_limit(study, stored, settings)
         name_objectives(study, settings)
         return study
     if not create:
@@ -132,6 +133,19 @@ def open_study(settings: RunSettings, study_name: str, storage: optuna.storages.
     study.set_user_attr(SETTINGS_ATTR, settings.to_json())
     name_objectives(study, settings)
     return study
+
+
+def adopt_time_limit(study: optuna.Study, stored: RunSettings, settings: RunSettings) -> None:
+    """Store the resuming command's per-trial time limit, which the workers read.
+
+    A limit only decides whether a trial is cut short (never scored), so it may change
+    between runs of a study; the study's other fidelity settings may not.
+    """
+    limit = settings.fidelity.get("max_seconds")
+    if stored.fidelity.get("max_seconds") == limit:
+        return
+    updated = dataclasses.replace(stored, fidelity={**stored.fidelity, "max_seconds": limit})
+    study.set_user_attr(SETTINGS_ATTR, updated.to_json())
 
 
 def stored_settings(study_name: str, storage: optuna.storages.BaseStorage) -> RunSettings:

@@ -93,7 +93,7 @@ def train_exported(
     try:
         fidelity = Fidelity.from_dict(
             {key: value for key, value in recipe.items() if key in known}
-            | {"epochs": epochs, "data_fraction": 1.0, "max_seconds": max_seconds or math.inf}
+            | {"epochs": epochs, "data_fraction": 1.0, "max_seconds": max_seconds}
         )
     except (TypeError, ValueError) as error:
         raise UsageError(f"{model_yaml}: training.recipe: {str(error).splitlines()[0]}") from None
