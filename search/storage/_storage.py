@@ -209,6 +209,11 @@ def open_storage(url: str, heartbeat: Optional[bool] = None) -> BaseStorage:
             return JournalStorage(backend)
         except Exception as error:  # a damaged journal raises from deep inside Optuna
             raise StudyError(f"{path} is not a readable study journal ({error}); move it away or choose another --study") from None
+    if "://" not in url:
+        raise UsageError(
+            f"storage {mask_url(url)!r} is not a storage URL; expected postgresql://USER@HOST/DB, "
+            "mysql+pymysql://USER@HOST/DB, sqlite:///PATH or journal:PATH"
+        )
     creating = contextlib.nullcontext()
     if url.startswith("sqlite:///"):
         database = Path(url[len("sqlite:///") :])
