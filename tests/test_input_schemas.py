@@ -305,6 +305,8 @@ EVALUATE_MODEL = MODEL + "features:\n  normalization:\n    mean: [0.0]\n    std:
         (["evaluate", "TMP/model.yaml", "--data-dir", "TMP", "--precision", "int4"], "argument --precision: invalid choice: 'int4'"),
         (["evaluate", "TMP/model.yaml", "--data-dir", "TMP", "--split", "nan"], "argument --split: invalid choice: 'nan'"),
         (["evaluate", "TMP/missing.yaml", "--data-dir", "TMP"], "TMP/missing.yaml does not exist"),
+        (["evaluate", "TMP", "--data-dir", "TMP"], "TMP is a directory; pass the model.yaml written by 'search export'"),
+        (["train", "/dev/null"], "/dev/null is not a regular file; pass the model.yaml"),
         (["evaluate", "TMP/model.yaml", "--data-dir", "TMP/nowhere"], "data directory TMP/nowhere does not exist"),
         (["evaluate", "TMP/model.yaml", "--data-dir", "TMP", "--weights", "TMP/model.yaml"], "the weights in TMP/model.yaml are not a readable weights file"),
         (["evaluate", "TMP/model.yaml", "--data-dir", "TMP", "--weights", "TMP/nan.pt"], "the weights in TMP/nan.pt hold non-finite values (in w)"),

@@ -47,7 +47,8 @@ class TrainOutcome:
 def _read(path: Union[str, Path]) -> tuple[dict[str, Any], ArchConfig]:
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"{path} does not exist; pass the model.yaml written by 'search export'")
+        what = "does not exist" if not path.exists() else ("is a directory" if path.is_dir() else "is not a regular file")
+        raise UsageError(f"{path} {what}; pass the model.yaml written by 'search export'")
     try:
         document = read_model_yaml(path)
     except SchemaError as error:
