@@ -159,7 +159,7 @@ def main() -> None:
     jobs = []
     for index, design in enumerate(designs):
         for seed in range(args.seeds):
-            fidelity = Fidelity(epochs=args.epochs, max_seconds=Fidelity().max_seconds * args.epochs / Fidelity().epochs, seed=seed)
+            fidelity = Fidelity(epochs=args.epochs, seed=seed)
             jobs.append(Job(design["config"].to_dict(), fidelity.to_dict(), data[design["task"]], {"index": index, "seed": seed}))
     print(f"{len(designs)} designs x {args.seeds} seeds = {len(jobs)} runs of {args.epochs} epochs on {args.workers} workers")
     host = machine()  # before the work: the load average it records is the one the work met

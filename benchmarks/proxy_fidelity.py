@@ -181,7 +181,7 @@ def main() -> None:
     low, high = (parse_size(part) for part in args.band.split(","))
     budget = parse_size(args.budget)
     # The long run may take factor x the proxy's time limit: same limit per epoch.
-    long = Fidelity(epochs=proxy.epochs * args.factor, max_seconds=proxy.max_seconds * args.factor, seed=proxy.seed)
+    long = Fidelity(epochs=proxy.epochs * args.factor, max_seconds=None if proxy.max_seconds is None else proxy.max_seconds * args.factor, seed=proxy.seed)
     designs = pick_designs(args.designs, args.over_budget, budget, low, high, args.device, args.seed)
     spec = DataSpec.of("kws", **data_options)
     jobs = [Job(config.to_dict(), long.to_dict(), spec, {"index": index}) for index, (config, _) in enumerate(designs)]
@@ -213,7 +213,7 @@ def main() -> None:
                 "feasible": cost.fits,
                 "proxy_metric": proxy_point["metric"],
                 # A proxy run that would have hit its own time limit is not what the search saw.
-                "proxy_within_time_limit": proxy_point["seconds"] <= proxy.max_seconds,
+                "proxy_within_time_limit": proxy.max_seconds is None or proxy_point["seconds"] <= proxy.max_seconds,
                 "long_metric": record["metric"],
                 "long_status": record["status"],
                 "long_seconds": record["wall_seconds"],

@@ -173,7 +173,7 @@ def _header(inputs: ReportInputs, analysis: ReportAnalysis) -> str:
         ("objectives", html.escape(", ".join(f"{direction} {column}" for column, direction in inputs.objectives.items()))),
         ("trials", html.escape(facts.counts_text())),
         ("time spent", html.escape(facts.time_text())),
-        ("proxy training", html.escape(", ".join(f"{key} {'task default' if value is None else value}" for key, value in fidelity.items()) + f"; sampler {settings.get('sampler', '?')}, seed {settings.get('seed', '?')}")),
+        ("proxy training", html.escape(", ".join(f"{key} {_fidelity_value(key, value)}" for key, value in fidelity.items()) + f"; sampler {settings.get('sampler', '?')}, seed {settings.get('seed', '?')}")),
         ("study", html.escape(f"{inputs.study_name}" + (f" in {inputs.storage}" if inputs.storage else ""))),
         ("generated", html.escape(f"{inputs.generated_at}" + (f" by ghostrnn-search {inputs.tool_version}" if inputs.tool_version else ""))),
     ]
@@ -388,3 +388,10 @@ def write_report(inputs: ReportInputs, path: Union[str, Path]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(inputs), encoding="utf-8")
     return path
+
+
+def _fidelity_value(key: str, value: Any) -> str:
+    """A fidelity setting as the report shows it; None is "no limit" for the time limit."""
+    if value is None:
+        return "none (no limit)" if key == "max_seconds" else "task default"
+    return str(value)

@@ -49,6 +49,8 @@ BINDING_KEYS = (
     "precision",
     "cost_model",
 )
+# Fidelity keys a resumed study may change (the latest command's value is kept).
+UNBOUND_FIDELITY_KEYS = ("max_seconds",)
 # Studies made before the int8 score was added scored designs in float32.
 PRECISION_OF_OLD_STUDIES = "float"
 # What the costs of a study's trials count. 1: the model's weights and buffers; 2: also the
@@ -145,6 +147,10 @@ class RunSettings:
             if key == "cost_model" and mine != theirs:
                 lines.append(f"its costs leave out the feature front end and the code (cost model {theirs}; this version counts them, {mine})")
                 continue
+            if key == "fidelity":
+                # The time limit decides only whether a trial is cut short, and a cut-short
+                # trial is never scored: what a score means does not depend on it.
+                mine, theirs = ({k: v for k, v in side.items() if k not in UNBOUND_FIDELITY_KEYS} for side in (mine, theirs))
             if mine != theirs:
                 lines.append(f"{key}: study has {theirs!r}, this command asks for {mine!r}")
         return lines

@@ -101,6 +101,44 @@ def test_half_stored_design_is_not_retried_as_another_design():
     assert not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
 
 
+KILL_WHILE_CHOOSING = Path(__file__).with_name("kill_while_choosing.py")
+
+
+def kill_while_choosing(url: str, study_name: str, when: str) -> subprocess.CompletedProcess:
+    """Run a worker that SIGKILLs itself while its trial chooses its design (see the script)."""
+    result = subprocess.run([sys.executable, str(KILL_WHILE_CHOOSING), url, study_name, when], capture_output=True, text=True, timeout=120)
+    assert result.returncode == -signal.SIGKILL, result.stdout + result.stderr
+    return result
+
+
+@pytest.mark.parametrize("kind, when", [("sqlite", "mid"), ("journal", "mid"), ("journal", "whole")])
+def test_a_worker_killed_while_choosing_its_design_leaves_no_half_design_to_retry(tmp_path, kind, when):
+    from search.storage import design_is_stored, open_storage
+    from search.study._study import open_study
+
+    url = f"sqlite:///{tmp_path / 'study.db'}" if kind == "sqlite" else f"journal:{tmp_path / 'study.journal'}"
+    settings, space, _ = build_settings(device="cortex-m7", budget="100KB", space="kws-small")
+    study = open_study(settings, "killed", open_storage(url), trials=10, create=True)
+    kill_while_choosing(url, "killed", when)
+
+    (killed,) = study.get_trials(deepcopy=False)
+    assert killed.state.name == "RUNNING"
+    if when == "mid":
+        assert len(killed.params) == 1 and not design_is_stored(killed)
+    else:
+        assert set(killed.params) == set(space.choices) and design_is_stored(killed)
+    # What `search run` does on its next start, holding the study's claim.
+    assert recover_interrupted(study, claim_held=True) == [killed.number]
+    trials = study.get_trials(deepcopy=False)
+    assert trials[0].state.name == "FAIL"
+    waiting = [t for t in trials if t.state.name == "WAITING"]
+    if when == "mid":
+        assert waiting == []  # the next trial is a fresh proposal; half a design is never trained
+    else:
+        (retry,) = waiting
+        assert retry.system_attrs["fixed_params"] == killed.params and retry.system_attrs["retry_of"] == killed.number
+
+
 @pytest.mark.slow
 def test_sigterm_mid_trial_gives_one_line_and_resumes(tmp_path, cache_dir):
     out = tmp_path / "runs"
@@ -220,6 +258,33 @@ def test_a_trial_cut_short_by_the_time_limit_is_never_scored(tmp_path, cache_dir
         assert "raise --max-trial-seconds" in trial.user_attrs["train_reason"] and "metric" not in trial.user_attrs
         assert 0 < trial.user_attrs["samples_seen"] < 50 * 20 * 12
     assert result.pareto.empty
+
+
+def test_no_wall_clock_limit_by_default_so_the_load_cannot_decide_which_trials_are_scored():
+    from search.cli._main import build_parser
+
+    assert Fidelity().max_seconds is None
+    args = build_parser().parse_args(["run", "--device", "cortex-m7"])
+    assert args.max_trial_seconds is None
+    assert build_parser().parse_args(["run", "--device", "cortex-m7", "--max-trial-seconds", "90"]).max_trial_seconds == 90.0
+    for bad in (float("nan"), float("inf"), 0.0, -1.0):
+        with pytest.raises(ValueError, match="max_seconds"):
+            Fidelity(max_seconds=bad)
+
+
+def test_a_resumed_study_takes_the_new_time_limit_but_refuses_other_fidelity_changes():
+    from search._errors import StudyError
+    from search.study._study import open_study, stored_settings
+
+    storage = optuna.storages.InMemoryStorage()
+    limited, _, _ = build_settings(device="cortex-m7", budget="100KB", space="kws-small", fidelity=Fidelity(max_seconds=120.0))
+    open_study(limited, "s", storage, trials=4, create=True)
+    unlimited, _, _ = build_settings(device="cortex-m7", budget="100KB", space="kws-small", fidelity=Fidelity())
+    open_study(unlimited, "s", storage, trials=4, create=True)
+    assert stored_settings("s", storage).fidelity["max_seconds"] is None  # what the workers now read
+    longer, _, _ = build_settings(device="cortex-m7", budget="100KB", space="kws-small", fidelity=Fidelity(epochs=4))
+    with pytest.raises(StudyError, match="fidelity: study has"):
+        open_study(longer, "s", storage, trials=4, create=True)
 
 
 def cpu_hog(count: int) -> list[subprocess.Popen]:

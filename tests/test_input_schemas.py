@@ -292,3 +292,55 @@ def test_a_space_whose_class_count_the_corpus_lacks_is_refused_before_any_study(
     line = one_line_error(capsys, ["run", "--device", "cortex-m7", "--budget", "100KB", "--space", str(space), "--out", str(out), "--workers", "1"])
     assert "fixes classes: 5, but the synthetic corpus has 12" in line and "--data-dir" in line
     assert not out.exists() or not any(out.iterdir())
+
+
+# ---------------------------------------------------------------- options added since the first sweep
+
+EVALUATE_MODEL = MODEL + "features:\n  normalization:\n    mean: [0.0]\n    std: [1.0]\n"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["export", "RUNS/none", "--format", "pdf"], "argument --format: invalid choice: 'pdf'"),
+        (["export", "RUNS/none", "--to", "TMP/x"], "run directory RUNS/none does not exist"),
+        (["evaluate", "TMP/model.yaml", "--data-dir", "TMP", "--precision", "int4"], "argument --precision: invalid choice: 'int4'"),
+        (["evaluate", "TMP/model.yaml", "--data-dir", "TMP", "--split", "nan"], "argument --split: invalid choice: 'nan'"),
+        (["evaluate", "TMP/missing.yaml", "--data-dir", "TMP"], "TMP/missing.yaml does not exist"),
+        (["evaluate", "TMP", "--data-dir", "TMP"], "TMP is a directory; pass the model.yaml written by 'search export'"),
+        (["train", "/dev/null"], "/dev/null is not a regular file; pass the model.yaml"),
+        (["evaluate", "TMP/model.yaml", "--data-dir", "TMP/nowhere"], "data directory TMP/nowhere does not exist"),
+        (["evaluate", "TMP/model.yaml", "--data-dir", "TMP", "--weights", "TMP/model.yaml"], "the weights in TMP/model.yaml are not a readable weights file"),
+        (["evaluate", "TMP/model.yaml", "--data-dir", "TMP", "--weights", "TMP/nan.pt"], "the weights in TMP/nan.pt hold non-finite values (in w)"),
+        (["runs", "nan"], "nan is not a directory"),
+        (["runs", "TMP/model.yaml"], "TMP/model.yaml is not a directory"),
+        (RUN + ["--precision", "int4"], "argument --precision: invalid choice: 'int4'"),
+        (RUN + ["--data-dir", "TMP/nowhere"], "--data-dir TMP/nowhere is not a directory"),
+        (RUN + ["--data-dir", "TMP/model.yaml"], "--data-dir TMP/model.yaml is not a directory"),
+        (RUN + ["--keywords", "yes,no"], "--keywords and --clip-seconds need --data-dir"),
+        (RUN + ["--keywords", "_silence_,yes"], "--keywords: '_silence_' is not a word folder name"),
+        (RUN + ["--clip-seconds", "nan"], "argument --clip-seconds: must be a finite positive number, got nan"),
+        (RUN + ["--clip-seconds", "1e400"], "argument --clip-seconds: must be a finite positive number, got 1e400"),
+        (RUN + ["--clip-seconds", "-1"], "argument --clip-seconds: must be positive, got -1"),
+        (RUN + ["--clip-seconds", "0.5"], "--keywords and --clip-seconds need --data-dir"),
+        (RUN + ["--max-trial-seconds", "inf"], "argument --max-trial-seconds: must be a finite positive number, got inf"),
+        (RUN + ["--storage", "abc"], "storage 'abc' is not a storage URL; expected postgresql://USER@HOST/DB"),
+        (["worker", "--storage", "nan", "--study", "x"], "storage 'nan' is not a storage URL"),
+        (["calibrate", "--device", "host", "--repeats", "99999999999999999999"], "--repeats must be from 1 to 1000, got 99999999999999999999"),
+        (["train", "TMP/model.yaml", "--max-seconds", "inf"], "--max-seconds must be a finite positive number, got inf"),
+    ],
+)
+def test_recent_options_give_one_line_for_edge_values(tmp_path, capsys, monkeypatch, argv, message):
+    import torch
+
+    monkeypatch.setenv("GHOSTRNN_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "model.yaml").write_text(EVALUATE_MODEL)
+    torch.save({"w": torch.tensor([1.0, float("nan")])}, tmp_path / "nan.pt")
+    from spaces import build_model
+
+    torch.save(build_model(load_config(tmp_path / "model.yaml")).state_dict(), tmp_path / "weights.pt")
+    argv = [part.replace("TMP", str(tmp_path)).replace("RUNS", str(tmp_path / "runs")) for part in argv]
+    if argv[0] == "run":
+        argv += ["--out", str(tmp_path / "runs")]
+    line = one_line_error(capsys, argv)
+    assert message.replace("TMP", str(tmp_path)).replace("RUNS", str(tmp_path / "runs")) in line

@@ -415,3 +415,43 @@ def test_dropped_connection_is_retried_then_the_worker_stops_cleanly(server_url,
         assert not password or password not in stdout + stderr
     finally:
         proxy.close()
+
+
+@pytest.mark.parametrize("when", ["mid", "whole"])
+def test_a_worker_killed_while_choosing_its_design_is_retried_only_with_its_whole_design(server_url, tmp_path, monkeypatch, when):
+    """SIGKILL between two stored parameters: Optuna's retry would keep the stored half
+    and sample the rest anew (another design); the trial must fail without a retry.
+    SIGKILL after the whole design: the retry is exactly that design."""
+    from search.storage import design_is_stored, open_storage
+    from search.study import build_settings
+    from search.study._study import open_study
+    from search.study._target import fail_stale_trials
+
+    for key, value in SHORT_HEARTBEAT.items():
+        monkeypatch.setenv(key, value)
+    name = f"choosing-{when}-{uuid.uuid4().hex[:8]}"
+    settings, space, _ = build_settings(device="cortex-m7", budget="100KB", space="kws-small")
+    study = open_study(settings, name, open_storage(server_url), trials=10, create=True)
+    victim = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("kill_while_choosing.py")), server_url, name, when],
+        capture_output=True, text=True, timeout=120, env=_environment(Path(tmp_path)),
+    )
+    assert victim.returncode == -signal.SIGKILL, victim.stdout + victim.stderr
+
+    (killed,) = study.get_trials(deepcopy=False)
+    assert killed.state == TrialState.RUNNING
+    assert (len(killed.params) == 1) if when == "mid" else (set(killed.params) == set(space.choices))
+    assert design_is_stored(killed) == (when == "whole")
+    # What every live worker does before each trial and while it waits.
+    deadline = time.time() + 30
+    while study.get_trials(deepcopy=False)[0].state == TrialState.RUNNING and time.time() < deadline:
+        time.sleep(1)
+        fail_stale_trials(study)
+    trials = study.get_trials(deepcopy=False)
+    assert trials[0].state == TrialState.FAIL
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
+    if when == "mid":
+        assert retries == []  # the next trial is a fresh proposal; half a design is never trained
+    else:
+        (retry,) = retries
+        assert retry.state == TrialState.WAITING and retry.params == killed.params

@@ -371,7 +371,12 @@ def _add_run(commands: Any) -> None:
     fidelity = parser.add_argument_group("proxy training")
     fidelity.add_argument("--epochs", type=_positive_int, default=defaults.epochs, help=f"proxy training epochs per design (default {defaults.epochs})")
     fidelity.add_argument("--data-fraction", type=_fraction, default=defaults.data_fraction, help=f"share of the training split used (default {defaults.data_fraction:g})")
-    fidelity.add_argument("--max-trial-seconds", type=_positive_float, default=defaults.max_seconds, help=f"training time limit per trial (default {defaults.max_seconds:g})")
+    fidelity.add_argument(
+        "--max-trial-seconds",
+        type=_positive_float,
+        help="optional training time limit per trial; a trial that hits it is recorded as cut short and never scored "
+        "(default: none, so how busy the machine is cannot change which trials are scored)",
+    )
     fidelity.add_argument("--utterances-per-class", type=_positive_int, help="size of the synthetic corpus (default: the corpus's own)")
     data = parser.add_argument_group("your own data (default: the synthetic corpus)")
     data.add_argument("--data-dir", metavar="DIR", help="a folder of class folders of audio clips (any WAV, FLAC, OGG), e.g. a Speech Commands copy")

@@ -83,6 +83,11 @@ def print_measured(measured: MeasuredCost, analytic_flash: int, analytic_ram: in
 # ---------------------------------------------------------------- calibrate
 
 
+# Timed repeats per design: a median needs a few; more than this is a typing slip that
+# would keep the host calibration running for days.
+MAX_REPEATS = 1000
+
+
 def add_calibrate(commands: Any) -> None:
     """Register ``search calibrate``."""
     parser = commands.add_parser("calibrate", help="fit a device profile's cycle figures to measurements")
@@ -105,8 +110,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     from reports import format_table
 
     device = load_device(args.device)
-    if args.repeats < 1:
-        raise UsageError(f"--repeats must be at least 1, got {args.repeats}")
+    if not 1 <= args.repeats <= MAX_REPEATS:
+        raise UsageError(f"--repeats must be from 1 to {MAX_REPEATS}, got {args.repeats}")
     try:
         result = calibrate_device(device, grid=args.grid, repeats=args.repeats, progress=not args.json)
     except ToolchainError as error:

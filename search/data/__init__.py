@@ -8,7 +8,9 @@
 * speech-enhancement mixtures, synthetic or of one's own ``clean/`` and ``noise/``
   recordings, and their metrics (SI-SNR);
 * :func:`load_kws_data` / :func:`load_se_data` / :func:`load_task_data`: normalised
-  train/validation/test tensors, computed once and cached under :func:`cache_root`.
+  train/validation/test tensors, computed once and cached under :func:`cache_root`;
+* :func:`check_task_data_fits` / :func:`check_workers_fit`: data that memory or the cache
+  disk cannot hold is refused in one line before it is made or loaded.
 
 Example:
     >>> import torch
@@ -25,7 +27,8 @@ from spaces import lazy_exports
 if TYPE_CHECKING:
     from search.data._cache import CACHE_ENV, cache_root
     from search.data._corpus import CLASS_NAMES, KEYWORDS, SILENCE, SPLITS, UNKNOWN, UNKNOWN_WORDS, CorpusConfig, load_synthetic_corpus
-    from search.data._datasets import KwsData, KwsSplit, feature_statistics, load_kws_data, load_se_data, load_task_data, normalise
+    from search.data._datasets import KwsData, KwsSplit, check_task_data_fits, feature_statistics, load_kws_data, load_se_data, load_task_data, normalise
+    from search.data._footprint import check_workers_fit
     from search.data._espeak import SAMPLE_RATE
     from search.data._features import FEATURE_RECIPES, compute_features, dct_matrix, mel_filterbank
     from search.data._audio_files import AUDIO_SUFFIXES, read_audio
@@ -46,6 +49,8 @@ _EXPORTS = {
     "load_synthetic_corpus": "search.data._corpus",
     "KwsData": "search.data._datasets",
     "KwsSplit": "search.data._datasets",
+    "check_task_data_fits": "search.data._datasets",
+    "check_workers_fit": "search.data._footprint",
     "feature_statistics": "search.data._datasets",
     "normalise": "search.data._datasets",
     "load_kws_data": "search.data._datasets",
@@ -106,6 +111,8 @@ __all__ = [
     "cache_root",
     "compute_features",
     "dct_matrix",
+    "check_task_data_fits",
+    "check_workers_fit",
     "feature_statistics",
     "istft",
     "load_kws_data",

@@ -34,7 +34,7 @@ Example:
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -56,6 +56,8 @@ from search.data._audio import (
 from search.data._cache import PathLike, cache_root, fingerprint, load_tensors, save_tensors
 from search.data._espeak import SAMPLE_RATE, Utterance, library_version, synthesize, voice_configurations
 from search.data._features import compute_features
+from search.data._footprint import check_cached_load, check_count_fits, check_disk, kws_cache_bytes, kws_generation_bytes
+from spaces import FEATURE_FRONT_ENDS
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 SILENCE = "_silence_"
@@ -264,7 +266,7 @@ def _mix_split(
     pool = [speech[index] for index in spoken]
     pool_index = {index: position for position, index in enumerate(spoken)}
     samples = config.clip_samples
-    batch = 1024
+    batch = MIX_BATCH
     features = []
     for start in range(0, len(clips), batch):
         waveforms = np.zeros((min(batch, len(clips) - start), samples), dtype=np.float32)
@@ -340,6 +342,37 @@ def corpus_cache_path(config: CorpusConfig, feature_name: str, cache_dir: Option
     return cache_root(cache_dir) / name
 
 
+# Clips mixed and featurised at once (bounded memory).
+MIX_BATCH = 1024
+
+
+def corpus_clips(config: CorpusConfig) -> int:
+    """Clips in the corpus, all splits."""
+    return len(CLASS_NAMES) * sum(config.split_size(split) for split in SPLITS)
+
+
+def check_corpus_fits(config: CorpusConfig, feature_name: str, cache_dir: Optional[PathLike] = None) -> None:
+    """Refuse, in one line, a corpus this machine cannot make, cache or load."""
+    path = corpus_cache_path(config, feature_name, cache_dir)
+    fix = "free memory, or use a smaller --utterances-per-class"
+    if path.is_file():
+        check_cached_load(path, "the cached synthetic corpus", fix)
+        return
+    front_end = FEATURE_FRONT_ENDS[feature_name]
+    feature_bytes = 4 * front_end.dims * front_end.frames_for(config.clip_samples)
+
+    def memory(count: int) -> int:
+        clips = corpus_clips(replace(config, utterances_per_class=max(1, count)))
+        return kws_generation_bytes(clips, config.clip_samples, feature_bytes, MIX_BATCH, words=True)
+
+    clips = corpus_clips(config)
+    check_count_fits("--utterances-per-class", config.utterances_per_class, memory, f"generating the synthetic corpus ({clips:,} clips)")
+    check_disk(
+        kws_cache_bytes(clips, feature_bytes), path.parent, f"caching the synthetic corpus ({clips:,} clips)",
+        "free space there, set GHOSTRNN_CACHE to a larger disk, or use a smaller --utterances-per-class",
+    )
+
+
 def load_synthetic_corpus(
     config: CorpusConfig = CorpusConfig(),
     feature_name: str = "mfcc10",
@@ -347,6 +380,7 @@ def load_synthetic_corpus(
     progress: bool = True,
 ) -> SyntheticCorpus:
     """The corpus from the cache, generating and caching it on first use."""
+    check_corpus_fits(config, feature_name, cache_dir)
     path = corpus_cache_path(config, feature_name, cache_dir)
     payload = load_tensors(path)
     recipe = json.dumps(corpus_fingerprint(config, feature_name), sort_keys=True)

@@ -25,9 +25,9 @@ import torch
 from search._settings import RunSettings
 from search.data._cache import PathLike
 from search._errors import DataError
-from search.data._corpus import SILENCE, SPLITS, UNKNOWN, CorpusConfig, load_synthetic_corpus
+from search.data._corpus import SILENCE, SPLITS, UNKNOWN, CorpusConfig, check_corpus_fits, load_synthetic_corpus
 from search.data._folder_dataset import FolderDataset, load_folder_dataset
-from search.data._se_data import SeConfig, SeData, load_se_mixtures
+from search.data._se_data import SeConfig, SeData, check_se_mixtures_fit, load_se_mixtures
 from search.data._se_folders import load_se_folders
 
 # Per-dimension standard deviations below this are treated as constant dimensions.
@@ -167,6 +167,22 @@ def load_se_data(
     if clip_seconds != 1.0:
         raise DataError("--clip-seconds needs --data-dir; the synthetic mixtures are 1 s clips")
     return load_se_mixtures(config, cache_dir=cache_dir, progress=progress)
+
+
+def check_task_data_fits(settings: RunSettings) -> None:
+    """Refuse, in one line and before anything is made, synthetic data that this machine's
+    memory or cache disk cannot hold (``--utterances-per-class``). A ``--data-dir`` is
+    checked when it is read, once its clips are counted."""
+    if settings.data_dir is not None:
+        return
+    if settings.task == "kws":
+        features = settings.space.get("features", "mfcc10")
+        if isinstance(features, str):
+            size = {} if settings.utterances_per_class is None else {"utterances_per_class": settings.utterances_per_class}
+            check_corpus_fits(CorpusConfig(seed=settings.seed, **size), features)
+        return
+    size = {} if settings.utterances_per_class is None else {"train_clips": settings.utterances_per_class}
+    check_se_mixtures_fit(SeConfig(seed=settings.seed, **size))
 
 
 def load_task_data(settings: RunSettings, progress: bool = True):

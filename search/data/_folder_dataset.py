@@ -30,6 +30,8 @@ from tqdm.auto import tqdm
 
 from spaces import FEATURE_FRONT_ENDS
 
+from search.data._footprint import check_cached_load, check_count_fits, check_disk, clip_seconds_text, kws_cache_bytes, kws_generation_bytes
+
 from search._errors import DataError
 from search.data._audio import NOISE_KINDS, colored_noise
 from search.data._audio_files import SAMPLE_RATE, fit_length, read_audio
@@ -156,6 +158,21 @@ def clip_samples_for(clip_seconds: float, feature_name: str) -> int:
     return samples
 
 
+def _check_fits(root: Path, clips: int, clip_samples: int, feature_name: str, cache_dir: Path) -> None:
+    """Refuse, in one line, clips this machine cannot hold at this length (``--clip-seconds``)."""
+    front_end = FEATURE_FRONT_ENDS[feature_name]
+
+    def feature_bytes(samples: int) -> int:
+        return 4 * front_end.dims * front_end.frames_for(max(samples, front_end.window_samples))
+
+    check_count_fits(
+        "--clip-seconds", clip_samples, lambda samples: kws_generation_bytes(clips, samples, feature_bytes(samples), _BATCH, words=False),
+        f"reading {clips:,} clips of {root}", shown=clip_seconds_text(SAMPLE_RATE), smallest=front_end.window_samples,
+        fallback="free memory, or use fewer clips",
+    )
+    check_disk(kws_cache_bytes(clips, feature_bytes(clip_samples)), cache_dir, f"caching the features of {clips:,} clips", "free space there, or set GHOSTRNN_CACHE to a larger disk")
+
+
 def load_folder_dataset(
     data_dir: PathLike,
     feature_name: str = "mfcc10",
@@ -192,11 +209,14 @@ def load_folder_dataset(
     }
     key_text = json.dumps(key, sort_keys=True)
     path = cache_root(cache_dir) / f"folder-{feature_name}-{fingerprint(key)}.pt"
+    if path.is_file():
+        check_cached_load(path, f"the cached features of {layout.root}", "free memory, or use a shorter --clip-seconds")
     payload = load_tensors(path)
     if payload is not None and payload.get("key") == key_text:
         splits = {name: CorpusSplit(**payload["splits"][name]) for name in SPLITS}
         return FolderDataset(names, feature_name, splits, layout, notes, path)
     plans = _plan(layout, names, recipe)
+    _check_fits(layout.root, sum(len(plan) for plan in plans.values()), recipe.clip_samples, feature_name, path.parent)
     noises = _noises(layout, seed)
     splits: dict[str, CorpusSplit] = {}
     frames = FEATURE_FRONT_ENDS[feature_name].frames_for(recipe.clip_samples)

@@ -37,6 +37,7 @@ from search.data._cache import PathLike, cache_root, fingerprint, load_tensors, 
 from search.data._corpus import BABBLE, KEYWORDS, MIX_NOISE_KINDS, SPLITS, UNKNOWN_WORDS, CorpusConfig, babble_noise, random_utterance, split_voice_configurations
 from search.data._espeak import SAMPLE_RATE, library_version, synthesize
 from search.data._features import FEATURE_RECIPES, compute_features, hann_window
+from search.data._footprint import check_cached_load, check_count_fits, check_disk, se_cache_bytes, se_generation_bytes
 from spaces import FEATURE_FRONT_ENDS
 
 FEATURE_NAME = "stft129"
@@ -333,8 +334,30 @@ def save_se_cache(path: Path, recipe: str, data: SeData) -> SeData:
     return data
 
 
+def se_cache_path(config: SeConfig, cache_dir: Optional[PathLike] = None) -> Path:
+    return cache_root(cache_dir) / f"se-synthetic-n{config.train_clips}-s{config.seed}-{fingerprint(se_fingerprint(config))}.pt"
+
+
+def check_se_mixtures_fit(config: SeConfig, cache_dir: Optional[PathLike] = None) -> None:
+    """Refuse, in one line, SE mixtures this machine cannot make, cache or load."""
+    path = se_cache_path(config, cache_dir)
+    if path.is_file():
+        check_cached_load(path, "the cached SE mixtures", "free memory, or use a smaller --utterances-per-class")
+        return
+    clips = config.train_clips + 2 * config.eval_clips
+    check_count_fits(
+        "--utterances-per-class", config.train_clips, lambda count: se_generation_bytes(count + 2 * config.eval_clips, config.clip_samples),
+        f"generating the SE mixtures ({clips:,} clips)",
+    )
+    check_disk(
+        se_cache_bytes(clips, config.clip_samples), path.parent, f"caching the SE mixtures ({clips:,} clips)",
+        "free space there, set GHOSTRNN_CACHE to a larger disk, or use a smaller --utterances-per-class",
+    )
+
+
 def load_se_mixtures(config: SeConfig = SeConfig(), cache_dir: Optional[PathLike] = None, progress: bool = True) -> SeData:
     """The SE data from the cache, generating and caching it on first use."""
+    check_se_mixtures_fit(config, cache_dir)
     recipe = json.dumps(se_fingerprint(config), sort_keys=True)
-    path = cache_root(cache_dir) / f"se-synthetic-n{config.train_clips}-s{config.seed}-{fingerprint(se_fingerprint(config))}.pt"
+    path = se_cache_path(config, cache_dir)
     return load_se_cache(path, recipe, config) or save_se_cache(path, recipe, build_se_mixtures(config, progress))

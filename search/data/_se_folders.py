@@ -30,10 +30,11 @@ from tqdm.auto import tqdm
 
 from search._errors import DataError
 from search.data._audio import noise_for_snr, rms
-from search.data._audio_files import AUDIO_SUFFIXES, fit_length, is_audio_file, read_audio
+from search.data._audio_files import AUDIO_SUFFIXES, SAMPLE_RATE, fit_length, is_audio_file, read_audio
 from search.data._cache import PathLike, cache_root, fingerprint
 from search.data._class_folders import speaker_rank_split, hash_split
 from search.data._corpus import SPLITS
+from search.data._footprint import check_cached_load, check_count_fits, check_disk, clip_seconds_text, se_cache_bytes, se_generation_bytes
 from search.data._se_data import SeConfig, SeData, _to_16_bit, load_se_cache, save_se_cache, se_data_from_mixtures
 
 SE_FOLDERS_VERSION = 1
@@ -132,10 +133,18 @@ def load_se_folders(root: PathLike, config: SeConfig = SeConfig(), cache_dir: Op
     }
     recipe = json.dumps(key, sort_keys=True)
     path = cache_root(cache_dir) / f"se-folders-{fingerprint(key)}.pt"
+    if path.is_file():
+        check_cached_load(path, f"the cached mixtures of {root}", "free memory, or use a shorter --clip-seconds")
     cached = load_se_cache(path, recipe, config)
     if cached is not None:
         return cached
     total = sum(len(files) for files in splits.values())
+    check_count_fits(
+        "--clip-seconds", config.clip_samples, lambda samples: se_generation_bytes(total, samples),
+        f"mixing {total:,} clean files of {root}", shown=clip_seconds_text(SAMPLE_RATE), smallest=SAMPLE_RATE // 100,
+        fallback="free memory, or use fewer clean files",
+    )
+    check_disk(se_cache_bytes(total, config.clip_samples), path.parent, f"caching the mixtures of {total:,} clean files", "free space there, or set GHOSTRNN_CACHE to a larger disk")
     with tqdm(total=total + len(noise_files), desc=f"mixing {root.name}", unit="file", disable=not progress, dynamic_ncols=True) as bar:
         noises = []
         for noise_path in noise_files:

@@ -34,7 +34,7 @@ from search.results._c_export import c_library_summary
 from search.results._report import OpenedRun, tool_version
 from search._settings import RunSettings, limits_of
 from search.storage import mask_url
-from search.training import Fidelity, deployed_score
+from search.training import Fidelity, deployed_score, state_dict_from_bytes
 
 # The exported weights must reproduce the validation score the search recorded.
 EXPORT_FORMATS = ("all", "onnx", "c")
@@ -121,7 +121,6 @@ def load_trial_weights(path: Path, trial: FrozenTrial) -> dict[str, torch.Tensor
     studies recorded none), load as a state dict of tensors, and hold only finite values.
     """
     import hashlib
-    import io
 
     where = f"the weights of trial {trial.number} ({path})"
     fix = "re-run its design in a new study, or export another trial"
@@ -132,16 +131,7 @@ def load_trial_weights(path: Path, trial: FrozenTrial) -> dict[str, torch.Tensor
     expected = trial.user_attrs.get("weights_sha256")
     if expected is not None and hashlib.sha256(raw).hexdigest() != expected:
         raise StudyError(f"{where} are damaged: the file differs from the one the trial saved (checksum mismatch); {fix}")
-    try:
-        state_dict = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except Exception as error:  # truncated, empty, text or foreign: torch raises many kinds
-        raise StudyError(f"{where} are not a readable weights file ({type(error).__name__}); {fix}") from None
-    if not isinstance(state_dict, dict) or not all(isinstance(value, torch.Tensor) for value in state_dict.values()):
-        raise StudyError(f"{where} hold no state dict of tensors; {fix}")
-    broken = [name for name, value in state_dict.items() if value.is_floating_point() and not bool(torch.isfinite(value).all())]
-    if broken:
-        raise StudyError(f"{where} hold non-finite values (in {', '.join(broken[:3])}); {fix}")
-    return state_dict
+    return state_dict_from_bytes(raw, where, fix, StudyError)
 
 
 def _device_section(settings: RunSettings, device: DeviceProfile, directory: Path) -> tuple[str, dict[str, Any]]:

@@ -144,12 +144,41 @@ def _positive_int_env(name: str, default: int) -> int:
     return int(text)
 
 
+# The trial system attribute a trial's design is marked whole with, in one write after
+# its last parameter (Optuna stores a trial's parameters one write each).
+DESIGN_STORED_ATTR = "design_stored"
+
+
+def mark_design_stored(trial: Any) -> None:
+    """Mark a running trial's design whole; call it right after its last parameter."""
+    trial.storage.set_trial_system_attr(trial._trial_id, DESIGN_STORED_ATTR, True)
+
+
+def design_is_stored(trial: Any) -> bool:
+    """Whether a (frozen) trial's design was stored whole."""
+    return bool(trial.system_attrs.get(DESIGN_STORED_ATTR))
+
+
+class RetryStoredDesign(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry of a stale trial, for a whole stored design only.
+
+    Optuna queues the stale trial's stored parameters again; if its worker died while
+    the design was being stored, that is half a design, and the retry would sample the
+    rest anew: another design, trained and counted as a retry of this one. Such a trial
+    stays failed, is not counted, and is not retried: the next trial is a fresh proposal.
+    """
+
+    def __call__(self, study: "optuna.Study", trial: "optuna.trial.FrozenTrial") -> None:
+        if design_is_stored(trial):
+            super().__call__(study, trial)
+
+
 def heartbeat_options() -> dict[str, Any]:
     """Optuna's heartbeat settings, from ``GHOSTRNN_HEARTBEAT_INTERVAL`` / ``_GRACE``.
 
     A worker that dies mid-trial stops beating; after the grace period the next
     worker to start a trial (or to wait for one) fails it, and the callback queues
-    its design again, once.
+    its design again, once, when the design was stored whole.
     """
     interval = _positive_int_env(HEARTBEAT_INTERVAL_ENV, DEFAULT_HEARTBEAT_INTERVAL)
     grace = _positive_int_env(HEARTBEAT_GRACE_ENV, max(DEFAULT_HEARTBEAT_GRACE, 2 * interval))
@@ -158,7 +187,7 @@ def heartbeat_options() -> dict[str, Any]:
     return dict(
         heartbeat_interval=interval,
         grace_period=grace,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+        heartbeat_stale_trial_callback=RetryStoredDesign(max_retry=1),
     )
 
 
@@ -180,6 +209,11 @@ def open_storage(url: str, heartbeat: Optional[bool] = None) -> BaseStorage:
             return JournalStorage(backend)
         except Exception as error:  # a damaged journal raises from deep inside Optuna
             raise StudyError(f"{path} is not a readable study journal ({error}); move it away or choose another --study") from None
+    if "://" not in url:
+        raise UsageError(
+            f"storage {mask_url(url)!r} is not a storage URL; expected postgresql://USER@HOST/DB, "
+            "mysql+pymysql://USER@HOST/DB, sqlite:///PATH or journal:PATH"
+        )
     creating = contextlib.nullcontext()
     if url.startswith("sqlite:///"):
         database = Path(url[len("sqlite:///") :])

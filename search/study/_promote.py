@@ -64,8 +64,9 @@ def record_key(design_key: str, epochs: int) -> str:
 
 
 def promotion_fidelity(base: Fidelity, epochs: int, seed: int) -> Fidelity:
-    """The proxy's fidelity with more epochs, all the data and a proportional time limit."""
-    return dataclasses.replace(base, epochs=epochs, data_fraction=1.0, max_seconds=base.max_seconds * epochs / base.epochs, seed=seed)
+    """The proxy's fidelity with more epochs, all the data and a proportional time limit (if any)."""
+    limit = None if base.max_seconds is None else base.max_seconds * epochs / base.epochs
+    return dataclasses.replace(base, epochs=epochs, data_fraction=1.0, max_seconds=limit, seed=seed)
 
 
 def _eligible(trials: list[FrozenTrial]) -> list[FrozenTrial]:

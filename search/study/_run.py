@@ -32,7 +32,7 @@ from spaces import DesignSpace, load_space
 
 from search._errors import RunInterrupted, UsageError
 from search._settings import MAX_SEED, RunSettings, parse_objectives
-from search.data import parse_keywords
+from search.data import check_task_data_fits, parse_keywords
 from search.study._defaults import DEFAULT_SAMPLER, DEFAULT_TRIALS, SAMPLERS
 from search.study._join import join_conflicts
 from search.study._processes import die_with_parent, quiet_trial_failures
@@ -567,6 +567,8 @@ def run(
         precision=precision,
         command=command or _python_call_text(device, budget),
     )
+    # Before any study exists: a size the machine cannot hold is refused, not stored.
+    check_task_data_fits(settings)
     settings, design_space = fit_space_to_data(settings, design_space, progress)
     feasible, distinct = check_space_fits(design_space, settings, profile)
     study_name = study or default_study_name(task, profile, None if budget is None else str(budget))
@@ -607,10 +609,10 @@ def run(
         if remaining and workers == 1:
             run_worker(study_obj, settings, None if shared else remaining, timeout, progress, weights_dir=run_dir / "weights", claim=claim)
         elif remaining:
-            from search.data import load_task_data
+            from search.data import check_workers_fit, load_task_data
 
             # Generate (or check) the cached data once here, not in every worker at once.
-            load_task_data(settings, progress)
+            check_workers_fit(workers, load_task_data(settings, progress).cache_path)
             epochs = int(settings.fidelity.get("epochs") or Fidelity().epochs)
             _spawn_workers(storage_url, study_name, remaining, workers, timeout, progress, study_obj, run_dir / "weights", until_target=shared, epochs=epochs)
     except KeyboardInterrupt:

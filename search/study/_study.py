@@ -30,7 +30,7 @@ from reports import OBJECTIVE_COLUMNS
 from spaces import ArchConfig, DesignSpace, parse_space
 
 from search._settings import SETTINGS_ATTR, RunSettings, limits_of
-from search.storage import StudyError
+from search.storage import StudyError, design_is_stored, mark_design_stored
 from search.study._processes import deferred_interrupts, worker_id
 from search.study._target import CLAIMED_BY_ATTR, fail_stale_trials
 from search.training import ProxyResult, Trainer, summary_attrs
@@ -124,6 +124,7 @@ def open_study(settings: RunSettings, study_name: str, storage: optuna.storages.
                 f"study {study_name!r} was started with other settings ({'; '.join(conflicts)}); "
                 "use the same options to resume, or a new --study"
             )
+        adopt_time_limit(study, stored, settings)
         name_objectives(study, settings)
         return study
     if not create:
@@ -132,6 +133,19 @@ def open_study(settings: RunSettings, study_name: str, storage: optuna.storages.
     study.set_user_attr(SETTINGS_ATTR, settings.to_json())
     name_objectives(study, settings)
     return study
+
+
+def adopt_time_limit(study: optuna.Study, stored: RunSettings, settings: RunSettings) -> None:
+    """Store the resuming command's per-trial time limit, which the workers read.
+
+    A limit only decides whether a trial is cut short (never scored), so it may change
+    between runs of a study; the study's other fidelity settings may not.
+    """
+    limit = settings.fidelity.get("max_seconds")
+    if stored.fidelity.get("max_seconds") == limit:
+        return
+    updated = dataclasses.replace(stored, fidelity={**stored.fidelity, "max_seconds": limit})
+    study.set_user_attr(SETTINGS_ATTR, updated.to_json())
 
 
 def stored_settings(study_name: str, storage: optuna.storages.BaseStorage) -> RunSettings:
@@ -264,6 +278,9 @@ class Objective:
         # half a design, and its retry would become another design.
         with deferred_interrupts():
             params = {key: trial.suggest_categorical(key, values) for key, values in self.space.choices.items()}
+            # A kill (which no deferral stops) between two parameters leaves half a design;
+            # this one write says the design is whole, so only a whole one is retried.
+            mark_design_stored(trial)
             # Right after the design is known: which process owns this trial, so that a later
             # run can tell a trial whose process was killed from one still in progress (and
             # retry its design: the params are already stored).
@@ -471,7 +488,8 @@ def recover_interrupted(study: optuna.Study, claim_held: bool = False) -> list[i
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         is_retry = trial.system_attrs.get("retry_of") is not None or trial.system_attrs.get("failed_trial") is not None
         # A process killed while sampling leaves half a design: not a design to retry.
-        whole = dimensions is None or dimensions <= set(trial.params)
+        # (Trials of studies made before the mark are judged by their parameters.)
+        whole = design_is_stored(trial) or dimensions is None or dimensions <= set(trial.params)
         if trial.number in retried or is_retry or not trial.params or not whole:
             continue
         study.enqueue_trial(trial.params, skip_if_exists=False)

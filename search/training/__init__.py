@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from search.training._fidelity import DEFAULT_EPOCHS, Fidelity
     from search.training._train_exported import train_exported, train_summary
     from search.training._trainer import EpochCallback, ProxyResult, evaluate_kws, evaluate_se, train_proxy
+    from search.training._weights_file import state_dict_from_bytes
 
 _EXPORTS = {
     "DEFAULT_PRECISION": "search._settings",
@@ -58,6 +59,7 @@ _EXPORTS = {
     "evaluate_kws": "search.training._trainer",
     "evaluate_se": "search.training._trainer",
     "train_proxy": "search.training._trainer",
+    "state_dict_from_bytes": "search.training._weights_file",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
@@ -84,6 +86,7 @@ __all__ = [
     "evaluate_se",
     "make_trainer",
     "train_exported",
+    "state_dict_from_bytes",
     "train_proxy",
     "train_summary",
 ]

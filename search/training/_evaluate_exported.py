@@ -33,6 +33,7 @@ from search._errors import UsageError
 from search._settings import EVALUATION_SPLITS, PRECISIONS
 from search.data import CLASS_NAMES, SAMPLE_RATE, SPLITS, apply_mask, dataset_notes, load_folder_dataset, load_se_data, log_magnitude, si_snr_improvement
 from search.training._train_exported import _read
+from search.training._weights_file import state_dict_from_bytes
 
 _BATCH = 512
 
@@ -185,7 +186,14 @@ def evaluate_exported(
         raise UsageError(f"{weights_path} does not exist; pass --weights (e.g. weights-trained.pt from 'search train')")
     model = build_model(config)
     try:
-        model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+        raw = weights_path.read_bytes()
+    except OSError as error:
+        raise UsageError(f"cannot read {weights_path} ({error.strerror}); pass a readable --weights") from None
+    state_dict = state_dict_from_bytes(
+        raw, f"the weights in {weights_path}", "pass the weights.pt written by 'search export' (or weights-trained.pt from 'search train')", UsageError
+    )
+    try:
+        model.load_state_dict(state_dict)
     except (RuntimeError, OSError, ValueError) as error:
         raise UsageError(f"the weights in {weights_path} do not fit {path}'s design ({str(error).splitlines()[0]})") from None
     model.eval()

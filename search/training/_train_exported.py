@@ -47,7 +47,8 @@ class TrainOutcome:
 def _read(path: Union[str, Path]) -> tuple[dict[str, Any], ArchConfig]:
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"{path} does not exist; pass the model.yaml written by 'search export'")
+        what = "does not exist" if not path.exists() else ("is a directory" if path.is_dir() else "is not a regular file")
+        raise UsageError(f"{path} {what}; pass the model.yaml written by 'search export'")
     try:
         document = read_model_yaml(path)
     except SchemaError as error:
@@ -93,7 +94,7 @@ def train_exported(
     try:
         fidelity = Fidelity.from_dict(
             {key: value for key, value in recipe.items() if key in known}
-            | {"epochs": epochs, "data_fraction": 1.0, "max_seconds": max_seconds or math.inf}
+            | {"epochs": epochs, "data_fraction": 1.0, "max_seconds": max_seconds}
         )
     except (TypeError, ValueError) as error:
         raise UsageError(f"{model_yaml}: training.recipe: {str(error).splitlines()[0]}") from None

@@ -208,7 +208,7 @@ def _train(config: ArchConfig, data: Data, fidelity: Fidelity, on_epoch: Optiona
                 samples_seen += len(batch)
                 loss_sum += float(loss.detach())
                 batches += 1
-                if time.perf_counter() - started > fidelity.max_seconds:
+                if fidelity.max_seconds is not None and time.perf_counter() - started > fidelity.max_seconds:
                     timed_out = True
                     break
         except _Diverged as signal:
