@@ -91,7 +91,8 @@ def test_se_front_end_is_costed_per_frame():
     front = cost.front_end
     assert front.kind == "magnitude" and front.work.roots == front.work.logs == 129
     assert cost.latency_ms == pytest.approx(cost.model_latency_ms + front.latency_ms)
-    assert front.state_bytes == 256 * 2 + 256 * 4 + 4
+    # int16 window, float FFT buffer, sample count, and the overlap-add's float hop.
+    assert front.state_bytes == 256 * 2 + 256 * 4 + 4 + 4 * 128
 
 
 def _profile(**extra):

@@ -161,7 +161,7 @@ def front_end_cost(spec: FrontEndSpec) -> FrontEndCost:
     )
     work = layout.work()
     dct_macs = spec.dct.numel() if spec.dct is not None else 0
-    return FrontEndCost(layout.table_bytes(), layout.state_bytes(), {"fft_butterflies": work.butterflies, "mel_macs": len(weights), "dct_macs": dct_macs, "logs": work.logs})
+    return FrontEndCost(layout.table_bytes(), layout.state_bytes(), {"fft_butterflies": work.butterflies, "mel_macs": len(weights), "dct_macs": dct_macs, "logs": work.logs, "square_roots": work.roots})
 
 
 def _features_c(spec: FrontEndSpec, model: QuantizedModel) -> str:
