@@ -28,12 +28,15 @@ Run from the repository root (default: 24 designs; 35 minutes measured on a 2-co
     python benchmarks/proxy_fidelity.py --smoke      # seconds: 6 tiny designs, tiny corpus
     python benchmarks/proxy_fidelity.py --workers 1 --fractions 0.5,0.25   # and two data fractions
 
-Writes ``benchmarks/proxy_fidelity.json`` and ``benchmarks/proxy_fidelity.html``.
+Writes ``benchmarks/proxy_fidelity.json`` and ``benchmarks/proxy_fidelity.html``; each
+training run's record is appended to ``proxy_fidelity.records.jsonl`` as it finishes, and
+a re-run with the same options trains only what is missing (delete the file to start over).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import time
 from pathlib import Path
@@ -236,12 +239,31 @@ def main() -> None:
     host = machine()  # before the work: the load average it records is the one the work met
     started = time.perf_counter()
 
-    def report(index: int, record: dict[str, Any]) -> None:
+    # Each finished job is appended here, so a run that is stopped resumes where it was.
+    out_dir = Path(args.out_dir)
+    name = "proxy_fidelity_smoke" if args.smoke else "proxy_fidelity"
+    done_path = out_dir / f"{name}.records.jsonl"
+    keys = [json.dumps([job.config, job.fidelity, job.tag], sort_keys=True) for job in jobs]
+    done = {}
+    if done_path.is_file():
+        for line in done_path.read_text().splitlines():
+            entry = json.loads(line)
+            done[entry["job"]] = entry["record"]
+    pending = [index for index, key in enumerate(keys) if key not in done]
+    if len(pending) < len(jobs):
+        print(f"{len(jobs) - len(pending)} of {len(jobs)} jobs already done ({done_path}); running the other {len(pending)}")
+
+    def report(position: int, record: dict[str, Any]) -> None:
         config, cost = designs[record["index"]]
         kind = "proxy check" if record.get("verify") else (f"{proxy.epochs} epochs on {record['fraction']:g} of the data" if record.get("fraction") else f"{long.epochs} epochs")
         print(f"  {config.describe():34s} {cost.memory_bytes / 1000:6.1f} kB  {kind}: {100 * record['metric']:.1f} %  ({record['wall_seconds']:.0f} s)", flush=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with open(done_path, "a") as stream:
+            stream.write(json.dumps({"job": keys[pending[position]], "record": record}) + "\n")
 
-    records = run_jobs(jobs, args.workers, report)
+    finished = run_jobs([jobs[index] for index in pending], args.workers, report)
+    done.update({keys[index]: record for index, record in zip(pending, finished)})
+    records = [done[key] for key in keys]
     rows, checks = [], []
     for record in records:
         config, cost = designs[record["index"]]
@@ -328,8 +350,6 @@ def main() -> None:
         same = abs(check["proxy_alone"] - check["long_run_at_proxy_epochs"]) < 1e-9
         print(f"proxy check {check['design']}: alone {check['proxy_alone']:.4f}, long run at epoch {proxy.epochs} {check['long_run_at_proxy_epochs']:.4f} ({'identical' if same else 'DIFFERENT'})")
     print(f"wall time {result['wall_seconds']:.0f} s")
-    out_dir = Path(args.out_dir)
-    name = "proxy_fidelity_smoke" if args.smoke else "proxy_fidelity"
     write_json(out_dir / f"{name}.json", result)
     write_plot(out_dir / f"{name}.html", figure(rows, proxy.epochs, long.epochs, summary))
 
