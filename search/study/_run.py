@@ -36,13 +36,13 @@ from search.data import parse_keywords
 from search.study._defaults import DEFAULT_SAMPLER, DEFAULT_TRIALS, SAMPLERS
 from search.study._join import join_conflicts
 from search.study._processes import die_with_parent, quiet_trial_failures
+from search.study._proposal import PROPOSAL_LAG_ATTR, fixed_history_sampler, proposal_lag
 from search.study._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, PromotionPlan, promote as promote_front
 from search.storage import lost_error
 from search.storage import PASSWORD_ENV, StudyError, local_storage_url, mask_url, open_storage, split_password
 from search.study._study import (
     Objective,
     baseline_designs,
-    create_sampler,
     finished_count,
     limits_of,
     open_study,
@@ -51,7 +51,6 @@ from search.study._study import (
     given_up_text,
     recover_interrupted,
     stored_settings,
-    worker_seed,
 )
 from search.study._target import TrialClaim, run_to_target, trial_claim
 from search.training import DEFAULT_PRECISION, PRECISIONS, Fidelity
@@ -579,6 +578,10 @@ def run(
     try:
         study_obj = open_study(settings, study_name, storage_obj, trials, create=True)
         study_obj.set_user_attr(TARGET_TRIALS_ATTR, trials)
+        if PROPOSAL_LAG_ATTR not in study_obj.user_attrs:
+            # Fixed for the study's life: its trial list is a function of the seed and this.
+            study_obj.set_user_attr(PROPOSAL_LAG_ATTR, proposal_lag(workers))
+        study_obj.sampler = fixed_history_sampler(study_obj, settings.sampler, settings.seed, design_space, trials)
         recovered = recover_interrupted(study_obj, claim_held=claim.exclusive)
         if not study_obj.get_trials(deepcopy=False):
             for params in baseline_designs(design_space, profile, limits_of(settings)):
@@ -656,7 +659,9 @@ def join_study(
     if conflicts:
         raise StudyError(f"study {study!r} was started with other settings ({'; '.join(conflicts)}); drop those options or fix them")
     study_obj = open_study(settings, study, storage_obj, trials=max_trials or DEFAULT_TRIALS, create=False)
-    study_obj.sampler = create_sampler(settings.sampler, worker_seed(settings.seed), parse_space_dict(settings.space), max_trials or DEFAULT_TRIALS)
+    # Every process proposes trial n alike (search.study._proposal): the study's seed, not one per worker.
+    target = int(study_obj.user_attrs.get(TARGET_TRIALS_ATTR, max_trials or DEFAULT_TRIALS))
+    study_obj.sampler = fixed_history_sampler(study_obj, settings.sampler, settings.seed, parse_space_dict(settings.space), target)
     claim = trial_claim(storage, storage_obj, study)
     run_worker(study_obj, settings, max_trials, timeout, progress, prefix, weights_dir, claim=claim)
 
