@@ -154,3 +154,41 @@ def test_the_view_of_trial_n_is_fixed():
     # not stop it (Optuna's own TPE asks a multi-objective study for a single direction
     # when it ranks one), and the proposal is the same either way.
     assert sampler.propose(study, 13)["params"] == sampler.propose(running, 13)["params"]
+
+
+# ---------------------------------------------------------------- end to end
+
+# What must repeat: the trial list, each trial's design, state and scores, and the front.
+REPEATED = ["number", "state", "design", "hidden", "ghost_ratio", "cheap_op", "feasible", "accuracy", "accuracy_float", "samples_seen", "duplicate_of", "memory_bytes", "latency_ms"]
+
+
+def run_search(out, cache_dir, workers: int) -> tuple:
+    import pandas as pd
+
+    # 14 trials: the 2 baselines, 9 start-up trials, then TPE's own proposals (trial 12 on).
+    args = ["run", "--device", "cortex-m7", "--budget", "100KB", "--trials", "14", "--study", "s", "--space", "kws-small", "--seed", "3"]
+    args += ["--utterances-per-class", "20", "--epochs", "1", "--no-progress", "--workers", str(workers), "--out", str(out)]
+    result = subprocess.run([sys.executable, "-m", "search", *args], capture_output=True, text=True, timeout=900, env=dict(os.environ, GHOSTRNN_CACHE=str(cache_dir)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    trials = pd.read_csv(out / "s" / "trials.csv")
+    pareto = pd.read_csv(out / "s" / "pareto.csv")
+    return trials[REPEATED], pareto[["number", "design", "accuracy", "memory_bytes", "latency_ms"]]
+
+
+@pytest.mark.slow
+def test_two_workers_repeat_their_trials_and_front_idle_and_under_a_cpu_hog_and_match_one_worker(tmp_path):
+    cache = tmp_path / "cache"
+    first = run_search(tmp_path / "first", cache, workers=2)
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 * (os.cpu_count() or 1))]
+    try:
+        loaded = run_search(tmp_path / "loaded", cache, workers=2)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    one = run_search(tmp_path / "one", cache, workers=1)
+    trials, front = first
+    assert len(trials) == 14 and (trials["state"] == "COMPLETE").all() and not front.empty
+    for other_trials, other_front in (loaded, one):
+        assert other_trials.equals(trials)
+        assert other_front.equals(front)
