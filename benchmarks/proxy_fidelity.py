@@ -51,6 +51,11 @@ from search.training import Fidelity
 from spaces import ArchConfig, load_space
 
 
+def job_key(config: dict[str, Any], fidelity: dict[str, Any], tag: dict[str, Any]) -> str:
+    """A training run's identity in the records file: design, fidelity and kind (not its position)."""
+    return json.dumps([config, fidelity, {key: value for key, value in tag.items() if key != "index"}], sort_keys=True)
+
+
 def pick_designs(count: int, over_budget: int, budget: int, low: int, high: int, device: str, seed: int) -> list[tuple[ArchConfig, Any]]:
     """``count`` distinct designs of kws-default with memory in [low, high], spread over memory.
 
@@ -211,6 +216,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="which designs are drawn")
     parser.add_argument("--fractions", default="0.5", help="data fractions (comma-separated, < 1) whose proxy runs are compared too; '' for none")
+    parser.add_argument("--done-only", action="store_true", help="train nothing: analyse the designs whose runs are all in the records file")
     parser.add_argument("--tolerance", type=float, default=0.02, help="how far below the default proxy's tau a cheaper setting may be")
     parser.add_argument("--out-dir", default=str(BENCHMARKS))
     args = parser.parse_args()
@@ -230,26 +236,39 @@ def main() -> None:
     long = Fidelity(epochs=proxy.epochs * args.factor, max_seconds=proxy.max_seconds * args.factor, seed=proxy.seed)
     designs = pick_designs(args.designs, args.over_budget, budget, low, high, args.device, args.seed)
     spec = DataSpec.of("kws", **data_options)
-    jobs = [Job(config.to_dict(), long.to_dict(), spec, {"index": index}) for index, (config, _) in enumerate(designs)]
-    jobs += [Job(designs[index][0].to_dict(), proxy.to_dict(), spec, {"index": index, "verify": True}) for index in range(min(args.verify, len(designs)))]
-    for fraction in fractions:
-        partial = Fidelity(epochs=proxy.epochs, data_fraction=fraction, max_seconds=proxy.max_seconds, seed=proxy.seed)
-        jobs += [Job(config.to_dict(), partial.to_dict(), spec, {"index": index, "fraction": fraction}) for index, (config, _) in enumerate(designs)]
-    print(f"{len(designs)} designs ({sum(cost.fits for _, cost in designs)} within {args.budget}); {long.epochs}-epoch runs on {args.workers} workers")
-    host = machine()  # before the work: the load average it records is the one the work met
-    started = time.perf_counter()
+
+    def make_jobs(designs: list[tuple[ArchConfig, Any]]) -> list[Job]:
+        jobs = [Job(config.to_dict(), long.to_dict(), spec, {"index": index}) for index, (config, _) in enumerate(designs)]
+        jobs += [Job(designs[index][0].to_dict(), proxy.to_dict(), spec, {"index": index, "verify": True}) for index in range(min(args.verify, len(designs)))]
+        for fraction in fractions:
+            partial = Fidelity(epochs=proxy.epochs, data_fraction=fraction, max_seconds=proxy.max_seconds, seed=proxy.seed)
+            jobs += [Job(config.to_dict(), partial.to_dict(), spec, {"index": index, "fraction": fraction}) for index, (config, _) in enumerate(designs)]
+        return jobs
 
     # Each finished job is appended here, so a run that is stopped resumes where it was.
     out_dir = Path(args.out_dir)
     name = "proxy_fidelity_smoke" if args.smoke else "proxy_fidelity"
     done_path = out_dir / f"{name}.records.jsonl"
-    keys = [json.dumps([job.config, job.fidelity, job.tag], sort_keys=True) for job in jobs]
     done = {}
     if done_path.is_file():
         for line in done_path.read_text().splitlines():
             entry = json.loads(line)
-            done[entry["job"]] = entry["record"]
-    pending = [index for index, key in enumerate(keys) if key not in done]
+            config, fidelity, tag = json.loads(entry["job"])
+            done[job_key(config, fidelity, tag)] = entry["record"]
+    jobs = make_jobs(designs)
+    if args.done_only:
+        # Only the designs whose runs are all recorded; nothing is trained.
+        whole = [index for index in range(len(designs)) if all(job_key(job.config, job.fidelity, job.tag) in done for job in jobs if job.tag["index"] == index and not job.tag.get("verify"))]
+        designs = [designs[index] for index in whole]
+        jobs = [job for job in make_jobs(designs) if not job.tag.get("verify") or job_key(job.config, job.fidelity, job.tag) in done]
+    keys = [job_key(job.config, job.fidelity, job.tag) for job in jobs]
+    print(f"{len(designs)} designs ({sum(cost.fits for _, cost in designs)} within {args.budget}); {long.epochs}-epoch runs on {args.workers} workers")
+    host = machine()  # before the work: the load average it records is the one the work met
+    started = time.perf_counter()
+    # Design by design in a seeded random order (each design's long and short runs
+    # together), so that the designs done at any moment are a fair sample of the band.
+    rank = {index: position for position, index in enumerate(random.Random(args.seed).sample(range(len(designs)), len(designs)))}
+    pending = sorted((index for index, key in enumerate(keys) if key not in done), key=lambda index: (bool(jobs[index].tag.get("verify")), rank[jobs[index].tag["index"]], index))
     if len(pending) < len(jobs):
         print(f"{len(jobs) - len(pending)} of {len(jobs)} jobs already done ({done_path}); running the other {len(pending)}")
 
@@ -259,11 +278,11 @@ def main() -> None:
         print(f"  {config.describe():34s} {cost.memory_bytes / 1000:6.1f} kB  {kind}: {100 * record['metric']:.1f} %  ({record['wall_seconds']:.0f} s)", flush=True)
         out_dir.mkdir(parents=True, exist_ok=True)
         with open(done_path, "a") as stream:
-            stream.write(json.dumps({"job": keys[pending[position]], "record": record}) + "\n")
+            stream.write(json.dumps({"job": keys[pending[position]], "record": {**record, "index": None}}) + "\n")
 
     finished = run_jobs([jobs[index] for index in pending], args.workers, report)
     done.update({keys[index]: record for index, record in zip(pending, finished)})
-    records = [done[key] for key in keys]
+    records = [{**done[key], **jobs[position].tag} for position, key in enumerate(keys)]
     rows, checks = [], []
     for record in records:
         config, cost = designs[record["index"]]
