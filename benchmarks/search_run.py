@@ -13,10 +13,11 @@ make-up, the load average, and the front's hypervolume next to that of the front
 JSON file it replaces (reference: accuracy 0, the memory budget, the device's real-time
 latency).
 
-``--compare-before``: the same search (same seed, trials and trial proposals) twice, one
-worker each and a time limit per trial that load cannot reach, once with the layers as
-they are and once with the layers before the speed work (``_layers_before.py``, put in
-place of the package's for that run); prints both fronts' hypervolumes and their ratio
+``--compare-before``: the same search (same seed, trials and trial proposals) twice, side
+by side in two processes, one worker each and a time limit per trial that load cannot
+reach, once with the layers as they are and once with the layers before the speed work
+(``_layers_before.py``, put in place of the package's in that process); prints both
+fronts' hypervolumes and their ratio
 and writes ``benchmarks/search_run_before_after.json``. The two searches differ only in
 the layers' arithmetic (the same equations, summed in another order).
 """
@@ -25,11 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +58,7 @@ def front_hypervolume(records: list[dict[str, Any]], reference: list[float]) -> 
     return hypervolume(values, ["maximize", "minimize", "minimize"], reference) if len(values) else 0.0
 
 
-def searched(args: argparse.Namespace, workers: Any, fidelity: Fidelity | None = None, layers: str = "now") -> tuple[Any, float]:
+def searched(args: argparse.Namespace, workers: Any, fidelity: Fidelity | None = None, layers: str = "now", progress: bool = True) -> tuple[Any, float]:
     """(the run's result, its wall seconds), with the current layers or those before the speed work."""
     saved = dict(RNN_CELLS)
     if layers == "before":
@@ -64,7 +67,7 @@ def searched(args: argparse.Namespace, workers: Any, fidelity: Fidelity | None =
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
             result = search.run(
-                device=args.device, budget=args.budget, trials=args.trials, out=out, progress=True, workers=workers, seed=args.seed,
+                device=args.device, budget=args.budget, trials=args.trials, out=out, progress=progress, workers=workers, seed=args.seed,
                 fidelity=fidelity, utterances_per_class=args.utterances_per_class,
             )
             return result, time.perf_counter() - start
@@ -73,22 +76,30 @@ def searched(args: argparse.Namespace, workers: Any, fidelity: Fidelity | None =
         RNN_CELLS.update(saved)
 
 
-def compare_before(args: argparse.Namespace, reference: list[float]) -> None:
+def one_side(args: argparse.Namespace, layers: str, reference: list[float]) -> dict[str, Any]:
+    """One side of ``--compare-before``: the search with the current layers or those before."""
     fidelity = Fidelity(epochs=args.epochs or Fidelity().epochs, max_seconds=GENEROUS_TRIAL_SECONDS)
+    result, wall = searched(args, 1, fidelity, layers, progress=False)
+    trials = result.trials
+    records = result.pareto[["number", "design", "accuracy", "memory_bytes", "latency_ms"]].to_dict("records")
+    return {
+        "wall_seconds": round(wall, 1),
+        "cut_short": int((trials["train_status"] == "cut short").sum()),
+        "designs": trials["design"].tolist(),
+        "accuracy": trials["accuracy"].tolist(),
+        "hypervolume": front_hypervolume(records, reference),
+        "pareto": records,
+    }
+
+
+def compare_before(args: argparse.Namespace, reference: list[float]) -> None:
     load_at_start = os.getloadavg()[0]
-    runs = {}
-    for layers in ("now", "before"):
-        result, wall = searched(args, 1, fidelity, layers)
-        trials = result.trials
-        records = result.pareto[["number", "design", "accuracy", "memory_bytes", "latency_ms"]].to_dict("records")
-        runs[layers] = {
-            "wall_seconds": round(wall, 1),
-            "cut_short": int((trials["train_status"] == "cut short").sum()),
-            "designs": trials["design"].tolist(),
-            "accuracy": trials["accuracy"].tolist(),
-            "hypervolume": front_hypervolume(records, reference),
-            "pareto": records,
-        }
+    # The two searches run side by side, one process each (one worker, one thread): their
+    # results do not depend on load, only their wall times do.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+        futures = {layers: pool.submit(one_side, args, layers, reference) for layers in ("now", "before")}
+        runs = {layers: future.result() for layers, future in futures.items()}
     now, old = runs["now"], runs["before"]
     figures = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
