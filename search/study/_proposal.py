@@ -17,10 +17,12 @@ nor when changes the view or the seed, so the trial list and the front are the s
 whatever the worker count, the order in which workers finish, and the load.
 
 ``lag`` is fixed when a study is created, stored with it and kept on resume: one less
-than the number of workers, at least 1. ``--workers 1`` and ``--workers 2`` therefore
-make the same trial list; with more workers ``lag`` grows so that each can train while
-the others do (a study run with 4 workers repeats itself, not a 2-worker study). A
-worker waits only when a trial ``lag`` or more places earlier is still being trained.
+than the trials trained at once (``--parallel``, by default ``--workers``), at least 1.
+``--workers 1`` and ``--workers 2`` therefore make the same trial list; with more
+workers ``lag`` grows so that each can train while the others do (a study run with 4
+workers repeats itself, not a 2-worker study), and a study shared by many machines
+states their total with ``--parallel``. A worker waits only when a trial ``lag`` or more
+places earlier is still being trained.
 
 Enqueued trials (the plain baselines, the retry of an interrupted trial) keep their
 stored design and never wait. The ``random`` sampler reads no history and never waits.
@@ -51,9 +53,9 @@ PROPOSAL_ATTR = "proposal"
 HISTORY_FREE_SAMPLERS = ("random",)
 
 
-def proposal_lag(workers: int) -> int:
-    """The lag of a study created by ``workers`` local workers: ``workers - 1``, at least 1."""
-    return max(1, workers - 1)
+def proposal_lag(parallel: int) -> int:
+    """The lag of a study whose workers train ``parallel`` trials at once: ``parallel - 1``, at least 1."""
+    return max(1, parallel - 1)
 
 
 def proposal_seed(seed: int, number: int) -> int:

@@ -520,6 +520,7 @@ def run(
     study: Optional[str] = None,
     storage: Optional[str] = None,
     workers: Union[int, str] = 1,
+    parallel: Optional[int] = None,
     seed: int = 0,
     progress: bool = True,
     command: str = "",
@@ -537,12 +538,18 @@ def run(
     deployed (the bit-exact integer simulation of its C code on the validation split),
     ``"float"`` the float32 model as trained; both numbers are kept per trial.
 
+    ``parallel``: how many trials all workers (on every machine sharing ``storage``) train
+    at once; trial n is proposed from the results of trials up to n - ``parallel``
+    (:mod:`search.study._proposal`), fixed when the study is created. Default: ``workers``.
+
     Re-running with the same ``study`` continues it: ``trials`` is the study's total.
     Returns the study, the trials table and the Pareto-optimal feasible designs.
     """
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, got {trials}")
     workers = resolve_workers(workers)
+    if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1):
+        raise UsageError(f"--parallel must be a whole number of at least 1, got {parallel!r}")
     try:
         plan = PromotionPlan(limit=promote, epochs=promote_epochs, seeds=promote_seeds)
     except ValueError as error:
@@ -578,9 +585,16 @@ def run(
     try:
         study_obj = open_study(settings, study_name, storage_obj, trials, create=True)
         study_obj.set_user_attr(TARGET_TRIALS_ATTR, trials)
-        if PROPOSAL_LAG_ATTR not in study_obj.user_attrs:
+        lag = proposal_lag(parallel or workers)
+        stored_lag = study_obj.user_attrs.get(PROPOSAL_LAG_ATTR)
+        if stored_lag is None:
             # Fixed for the study's life: its trial list is a function of the seed and this.
-            study_obj.set_user_attr(PROPOSAL_LAG_ATTR, proposal_lag(workers))
+            study_obj.set_user_attr(PROPOSAL_LAG_ATTR, lag)
+        elif parallel is not None and stored_lag != lag:
+            raise UsageError(
+                f"study {study_name!r} proposes each trial from the trials {stored_lag} or more places before it (fixed when it was "
+                f"created); --parallel {parallel} would change its trial list: drop --parallel, or start a new --study"
+            )
         study_obj.sampler = fixed_history_sampler(study_obj, settings.sampler, settings.seed, design_space, trials)
         recovered = recover_interrupted(study_obj, claim_held=claim.exclusive)
         if not study_obj.get_trials(deepcopy=False):
