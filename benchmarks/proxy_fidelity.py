@@ -334,6 +334,9 @@ def main() -> None:
             "data": data_options or {"utterances_per_class": 1000},
             "workers": args.workers,
             "fractions": fractions,
+            # With --done-only, the designs analysed are those whose runs were all recorded.
+            "done_only": args.done_only,
+            "designs_analysed": len(designs),
         },
         "wall_seconds": round(time.perf_counter() - started, 1),
         "proxy_checks": checks,
