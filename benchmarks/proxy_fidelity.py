@@ -52,7 +52,10 @@ from spaces import ArchConfig, load_space
 
 
 def job_key(config: dict[str, Any], fidelity: dict[str, Any], tag: dict[str, Any]) -> str:
-    """A training run's identity in the records file: design, fidelity and kind (not its position)."""
+    """A training run's identity in the records file: design, fidelity and kind (not its
+    position). The time limit is left out: a run that finished within it is the same run
+    under any limit."""
+    fidelity = {key: value for key, value in fidelity.items() if key != "max_seconds"}
     return json.dumps([config, fidelity, {key: value for key, value in tag.items() if key != "index"}], sort_keys=True)
 
 
@@ -232,8 +235,9 @@ def main() -> None:
         parser.error("--fractions: each share must lie between 0 and 1")
     low, high = (parse_size(part) for part in args.band.split(","))
     budget = parse_size(args.budget)
-    # The long run may take factor x the proxy's time limit: same limit per epoch.
-    long = Fidelity(epochs=proxy.epochs * args.factor, max_seconds=proxy.max_seconds * args.factor, seed=proxy.seed)
+    # No run may be cut short by a loaded machine: its metric would then depend on the load.
+    untimed = 24 * 3600.0
+    long = Fidelity(epochs=proxy.epochs * args.factor, max_seconds=untimed, seed=proxy.seed)
     designs = pick_designs(args.designs, args.over_budget, budget, low, high, args.device, args.seed)
     spec = DataSpec.of("kws", **data_options)
 
@@ -241,7 +245,7 @@ def main() -> None:
         jobs = [Job(config.to_dict(), long.to_dict(), spec, {"index": index}) for index, (config, _) in enumerate(designs)]
         jobs += [Job(designs[index][0].to_dict(), proxy.to_dict(), spec, {"index": index, "verify": True}) for index in range(min(args.verify, len(designs)))]
         for fraction in fractions:
-            partial = Fidelity(epochs=proxy.epochs, data_fraction=fraction, max_seconds=proxy.max_seconds, seed=proxy.seed)
+            partial = Fidelity(epochs=proxy.epochs, data_fraction=fraction, max_seconds=untimed, seed=proxy.seed)
             jobs += [Job(config.to_dict(), partial.to_dict(), spec, {"index": index, "fraction": fraction}) for index, (config, _) in enumerate(designs)]
         return jobs
 
@@ -254,7 +258,8 @@ def main() -> None:
         for line in done_path.read_text().splitlines():
             entry = json.loads(line)
             config, fidelity, tag = json.loads(entry["job"])
-            done[job_key(config, fidelity, tag)] = entry["record"]
+            if entry["record"]["status"] != "timeout":  # cut short by load: run it again
+                done[job_key(config, fidelity, tag)] = entry["record"]
     jobs = make_jobs(designs)
     if args.done_only:
         # Only the designs whose runs are all recorded; nothing is trained.
