@@ -14,17 +14,29 @@ all designs and inside the feasible band; top-5 overlap; whether the two agree o
 accuracy/memory Pareto front; and the same statistics for ranking by parameter count
 alone (more parameters = better), the baseline a proxy must beat.
 
+Cheaper proxies: every epoch count up to the proxy's is read from the same long runs'
+curves (the first e epochs of a run are the e-epoch run), and each ``--fractions`` share
+of the training split gets its own proxy-length run per design (a smaller subset changes
+every epoch, so it cannot be read from the full-data curve). The "cheaper settings"
+table gives tau (all, and within the budget) for each epochs x fraction setting with its
+cost as training samples seen relative to the default proxy, and the cheapest setting
+whose tau stays within ``--tolerance`` of the default's on both.
+
 Run from the repository root (default: 24 designs; 35 minutes measured on a 2-core machine shared with other jobs):
 
     python benchmarks/proxy_fidelity.py
     python benchmarks/proxy_fidelity.py --smoke      # seconds: 6 tiny designs, tiny corpus
+    python benchmarks/proxy_fidelity.py --workers 1 --fractions 0.5,0.25   # and two data fractions
 
-Writes ``benchmarks/proxy_fidelity.json`` and ``benchmarks/proxy_fidelity.html``.
+Writes ``benchmarks/proxy_fidelity.json`` and ``benchmarks/proxy_fidelity.html``; each
+training run's record is appended to ``proxy_fidelity.records.jsonl`` as it finishes, and
+a re-run with the same options trains only what is missing (delete the file to start over).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import time
 from pathlib import Path
@@ -37,6 +49,14 @@ from cost_models import Limits, analytic_cost, load_device, parse_size
 from reports import pareto_mask
 from search.training import Fidelity
 from spaces import ArchConfig, load_space
+
+
+def job_key(config: dict[str, Any], fidelity: dict[str, Any], tag: dict[str, Any]) -> str:
+    """A training run's identity in the records file: design, fidelity and kind (not its
+    position). The time limit is left out: a run that finished within it is the same run
+    under any limit."""
+    fidelity = {key: value for key, value in fidelity.items() if key != "max_seconds"}
+    return json.dumps([config, fidelity, {key: value for key, value in tag.items() if key != "index"}], sort_keys=True)
 
 
 def pick_designs(count: int, over_budget: int, budget: int, low: int, high: int, device: str, seed: int) -> list[tuple[ArchConfig, Any]]:
@@ -111,6 +131,36 @@ def analyse(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+def cheaper_settings(rows: list[dict[str, Any]], proxy: Fidelity, fractions: list[float], tolerance: float) -> dict[str, Any]:
+    """Kendall tau against long training of every (epochs, data fraction) proxy up to the default's.
+
+    Cost is the training samples a setting sees, relative to the default proxy (epochs x
+    fraction / the default's); validation passes are per epoch and make a short epoch a
+    little dearer than that. The choice is the cheapest setting whose tau, over all
+    designs and within the budget, is at most ``tolerance`` below the default's.
+    """
+    subsets = {"all": rows, "feasible": [row for row in rows if row["feasible"]]}
+    table = []
+    for fraction in [1.0, *fractions]:
+        key = "curve" if fraction == 1.0 else f"curve_fraction_{fraction:g}"
+        for epochs in range(1, proxy.epochs + 1):
+            entry: dict[str, Any] = {"epochs": epochs, "data_fraction": fraction, "relative_cost": round(epochs * fraction / proxy.epochs, 3)}
+            for name, subset in subsets.items():
+                long_metric = [row["long_metric"] for row in subset]
+                entry[f"tau_{name}"] = kendall_tau([row[key][epochs - 1] for row in subset], long_metric)
+            # Measured seconds (load-dependent): the median over designs of the setting's training time.
+            seconds = sorted(row[f"{key}_seconds"][epochs - 1] for row in rows)
+            entry["median_seconds"] = seconds[len(seconds) // 2]
+            table.append(entry)
+    default = next(entry for entry in table if entry["epochs"] == proxy.epochs and entry["data_fraction"] == 1.0)
+    good = [
+        entry for entry in table
+        if entry["tau_all"] >= default["tau_all"] - tolerance and entry["tau_feasible"] >= default["tau_feasible"] - tolerance
+    ]
+    cheapest = min(good, key=lambda entry: (entry["relative_cost"], -entry["tau_feasible"]))
+    return {"tolerance": tolerance, "settings": table, "default": default, "cheapest_within_tolerance": cheapest}
+
+
 def promotion_effect(rows: list[dict[str, Any]], limit: int = 8) -> dict[str, Any]:
     """What ``search run --promote`` would make of these designs, with the search's own selection.
 
@@ -168,6 +218,9 @@ def main() -> None:
     parser.add_argument("--verify", type=int, default=1, help="designs whose proxy is also run on its own, to check it equals epoch 3 of the long run")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="which designs are drawn")
+    parser.add_argument("--fractions", default="0.5", help="data fractions (comma-separated, < 1) whose proxy runs are compared too; '' for none")
+    parser.add_argument("--done-only", action="store_true", help="train nothing: analyse the designs whose runs are all in the records file")
+    parser.add_argument("--tolerance", type=float, default=0.02, help="how far below the default proxy's tau a cheaper setting may be")
     parser.add_argument("--out-dir", default=str(BENCHMARKS))
     args = parser.parse_args()
 
@@ -175,30 +228,72 @@ def main() -> None:
     data_options: dict[str, Any] = {}
     if args.smoke:
         # The smallest designs (memory includes the ~23 KB feature front end).
-        args.designs, args.over_budget, args.band, args.budget, args.verify, args.workers = 6, 2, "26KB,37KB", "33KB", 1, 1
+        args.designs, args.over_budget, args.band, args.budget, args.verify, args.workers = 6, 2, "26KB,38KB", "34KB", 1, 1
         proxy = Fidelity(epochs=1)
         data_options = dict(SMOKE_KWS)
+    fractions = [float(part) for part in args.fractions.split(",") if part.strip()]
+    if any(not 0 < fraction < 1 for fraction in fractions):
+        parser.error("--fractions: each share must lie between 0 and 1")
     low, high = (parse_size(part) for part in args.band.split(","))
     budget = parse_size(args.budget)
-    # The long run may take factor x the proxy's time limit: same limit per epoch.
-    long = Fidelity(epochs=proxy.epochs * args.factor, max_seconds=None if proxy.max_seconds is None else proxy.max_seconds * args.factor, seed=proxy.seed)
+    # No run may be cut short by a loaded machine: its metric would then depend on the load.
+    untimed = 24 * 3600.0
+    long = Fidelity(epochs=proxy.epochs * args.factor, max_seconds=untimed, seed=proxy.seed)
     designs = pick_designs(args.designs, args.over_budget, budget, low, high, args.device, args.seed)
     spec = DataSpec.of("kws", **data_options)
-    jobs = [Job(config.to_dict(), long.to_dict(), spec, {"index": index}) for index, (config, _) in enumerate(designs)]
-    jobs += [Job(designs[index][0].to_dict(), proxy.to_dict(), spec, {"index": index, "verify": True}) for index in range(min(args.verify, len(designs)))]
+
+    def make_jobs(designs: list[tuple[ArchConfig, Any]]) -> list[Job]:
+        jobs = [Job(config.to_dict(), long.to_dict(), spec, {"index": index}) for index, (config, _) in enumerate(designs)]
+        jobs += [Job(designs[index][0].to_dict(), proxy.to_dict(), spec, {"index": index, "verify": True}) for index in range(min(args.verify, len(designs)))]
+        for fraction in fractions:
+            partial = Fidelity(epochs=proxy.epochs, data_fraction=fraction, max_seconds=untimed, seed=proxy.seed)
+            jobs += [Job(config.to_dict(), partial.to_dict(), spec, {"index": index, "fraction": fraction}) for index, (config, _) in enumerate(designs)]
+        return jobs
+
+    # Each finished job is appended here, so a run that is stopped resumes where it was.
+    out_dir = Path(args.out_dir)
+    name = "proxy_fidelity_smoke" if args.smoke else "proxy_fidelity"
+    done_path = out_dir / f"{name}.records.jsonl"
+    done = {}
+    if done_path.is_file():
+        for line in done_path.read_text().splitlines():
+            entry = json.loads(line)
+            config, fidelity, tag = json.loads(entry["job"])
+            if entry["record"]["status"] != "timeout":  # cut short by load: run it again
+                done[job_key(config, fidelity, tag)] = entry["record"]
+    jobs = make_jobs(designs)
+    if args.done_only:
+        # Only the designs whose runs are all recorded; nothing is trained.
+        whole = [index for index in range(len(designs)) if all(job_key(job.config, job.fidelity, job.tag) in done for job in jobs if job.tag["index"] == index and not job.tag.get("verify"))]
+        designs = [designs[index] for index in whole]
+        jobs = [job for job in make_jobs(designs) if not job.tag.get("verify") or job_key(job.config, job.fidelity, job.tag) in done]
+    keys = [job_key(job.config, job.fidelity, job.tag) for job in jobs]
     print(f"{len(designs)} designs ({sum(cost.fits for _, cost in designs)} within {args.budget}); {long.epochs}-epoch runs on {args.workers} workers")
     host = machine()  # before the work: the load average it records is the one the work met
     started = time.perf_counter()
+    # Design by design in a seeded random order (each design's long and short runs
+    # together), so that the designs done at any moment are a fair sample of the band.
+    rank = {index: position for position, index in enumerate(random.Random(args.seed).sample(range(len(designs)), len(designs)))}
+    pending = sorted((index for index, key in enumerate(keys) if key not in done), key=lambda index: (bool(jobs[index].tag.get("verify")), rank[jobs[index].tag["index"]], index))
+    if len(pending) < len(jobs):
+        print(f"{len(jobs) - len(pending)} of {len(jobs)} jobs already done ({done_path}); running the other {len(pending)}")
 
-    def report(index: int, record: dict[str, Any]) -> None:
+    def report(position: int, record: dict[str, Any]) -> None:
         config, cost = designs[record["index"]]
-        kind = "proxy check" if record.get("verify") else f"{long.epochs} epochs"
+        kind = "proxy check" if record.get("verify") else (f"{proxy.epochs} epochs on {record['fraction']:g} of the data" if record.get("fraction") else f"{long.epochs} epochs")
         print(f"  {config.describe():34s} {cost.memory_bytes / 1000:6.1f} kB  {kind}: {100 * record['metric']:.1f} %  ({record['wall_seconds']:.0f} s)", flush=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with open(done_path, "a") as stream:
+            stream.write(json.dumps({"job": keys[pending[position]], "record": {**record, "index": None}}) + "\n")
 
-    records = run_jobs(jobs, args.workers, report)
+    finished = run_jobs([jobs[index] for index in pending], args.workers, report)
+    done.update({keys[index]: record for index, record in zip(pending, finished)})
+    records = [{**done[key], **jobs[position].tag} for position, key in enumerate(keys)]
     rows, checks = [], []
     for record in records:
         config, cost = designs[record["index"]]
+        if record.get("fraction"):
+            continue
         if record.get("verify"):
             long_record = records[record["index"]]
             checks.append({"design": config.describe(), "proxy_alone": record["metric"], "long_run_at_proxy_epochs": long_record["curve"][proxy.epochs - 1]["metric"]})
@@ -218,9 +313,17 @@ def main() -> None:
                 "long_status": record["status"],
                 "long_seconds": record["wall_seconds"],
                 "curve": [point["metric"] for point in record["curve"]],
+                "curve_seconds": [point["seconds"] for point in record["curve"]],
             }
         )
+    for record in records:
+        if record.get("fraction"):
+            row = rows[record["index"]]
+            key = f"curve_fraction_{record['fraction']:g}"
+            row[key] = [point["metric"] for point in record["curve"]]
+            row[f"{key}_seconds"] = [point["seconds"] for point in record["curve"]]
     summary = analyse(rows)
+    summary["cheaper_settings"] = cheaper_settings(rows, proxy, fractions, args.tolerance)
     summary["promotion"] = promotion_effect(rows)
     result = {
         "benchmark": "proxy_fidelity",
@@ -236,6 +339,10 @@ def main() -> None:
             "long_fidelity": long.to_dict(),
             "data": data_options or {"utterances_per_class": 1000},
             "workers": args.workers,
+            "fractions": fractions,
+            # With --done-only, the designs analysed are those whose runs were all recorded.
+            "done_only": args.done_only,
+            "designs_analysed": len(designs),
         },
         "wall_seconds": round(time.perf_counter() - started, 1),
         "proxy_checks": checks,
@@ -247,13 +354,13 @@ def main() -> None:
     print()
     table = []
     for band, stats in summary.items():
-        if band == "promotion":
+        if band in ("promotion", "cheaper_settings"):
             continue
         for ranking in ("proxy", "params"):
             table.append({"designs": f"{band} ({stats['designs']})", "ranked by": ranking, **stats[ranking]})
     print(markdown_table(table, ["designs", "ranked by", "kendall_tau", "spearman", "top5_overlap"]))
     for band, stats in summary.items():
-        if band == "promotion":
+        if band in ("promotion", "cheaper_settings"):
             continue
         front = stats["front"]
         print(f"{band}: accuracy/memory front, proxy {front['proxy_front_size']} designs, long {front['long_front_size']}, shared {front['shared']}")
@@ -261,12 +368,16 @@ def main() -> None:
     print(f"promotion of up to {effect['limit']} designs ({effect['promoted']} chosen): the final front has "
           f"{effect['promoted_front']['on_true_front']} of {effect['promoted_front']['size']} designs on the {effect['true_front_size']}-design "
           f"{long.epochs}-epoch front; the proxy front alone {effect['proxy_front']['on_true_front']} of {effect['proxy_front']['size']}")
+    cheaper = summary["cheaper_settings"]
+    print()
+    print(markdown_table(cheaper["settings"], ["epochs", "data_fraction", "relative_cost", "tau_all", "tau_feasible", "median_seconds"]))
+    pick = cheaper["cheapest_within_tolerance"]
+    print(f"cheapest setting within {cheaper['tolerance']} of the default's tau (all and within the budget): "
+          f"{pick['epochs']} epochs on {pick['data_fraction']:g} of the data ({pick['relative_cost']:g}x the default's training samples)")
     for check in checks:
         same = abs(check["proxy_alone"] - check["long_run_at_proxy_epochs"]) < 1e-9
         print(f"proxy check {check['design']}: alone {check['proxy_alone']:.4f}, long run at epoch {proxy.epochs} {check['long_run_at_proxy_epochs']:.4f} ({'identical' if same else 'DIFFERENT'})")
     print(f"wall time {result['wall_seconds']:.0f} s")
-    out_dir = Path(args.out_dir)
-    name = "proxy_fidelity_smoke" if args.smoke else "proxy_fidelity"
     write_json(out_dir / f"{name}.json", result)
     write_plot(out_dir / f"{name}.html", figure(rows, proxy.epochs, long.epochs, summary))
 

@@ -397,6 +397,13 @@ def _add_run(commands: Any) -> None:
         default="auto",
         help="worker processes on this machine, one torch thread each (default auto: one per core); a trial's result does not depend on it",
     )
+    parser.add_argument(
+        "--parallel",
+        type=_positive_int,
+        metavar="N",
+        help="trials trained at once by all workers on all machines (default: --workers); trial n is proposed from the results "
+        "of trials up to n - N, so the same seed gives the same trials; fixed when the study is created",
+    )
     parser.add_argument("--seed", type=_seed, default=0, help="seed of the sampler and of proxy training, 0 to 2**32 - 1 (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar or per-trial lines")
     parser.set_defaults(handler=_run)
@@ -429,6 +436,7 @@ def _run(args: argparse.Namespace) -> int:
         study=args.study,
         storage=args.storage,
         workers=args.workers,
+        parallel=args.parallel,
         seed=args.seed,
         progress=not args.no_progress,
         command=command_text(args.argv),

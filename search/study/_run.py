@@ -36,13 +36,13 @@ from search.data import check_task_data_fits, parse_keywords
 from search.study._defaults import DEFAULT_SAMPLER, DEFAULT_TRIALS, SAMPLERS
 from search.study._join import join_conflicts
 from search.study._processes import die_with_parent, quiet_trial_failures
+from search.study._proposal import PROPOSAL_LAG_ATTR, fixed_history_sampler, proposal_lag
 from search.study._promote import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, PromotionPlan, promote as promote_front
 from search.storage import lost_error
 from search.storage import PASSWORD_ENV, StudyError, local_storage_url, mask_url, open_storage, split_password
 from search.study._study import (
     Objective,
     baseline_designs,
-    create_sampler,
     finished_count,
     limits_of,
     open_study,
@@ -51,7 +51,6 @@ from search.study._study import (
     given_up_text,
     recover_interrupted,
     stored_settings,
-    worker_seed,
 )
 from search.study._target import TrialClaim, run_to_target, trial_claim
 from search.training import DEFAULT_PRECISION, PRECISIONS, Fidelity
@@ -521,6 +520,7 @@ def run(
     study: Optional[str] = None,
     storage: Optional[str] = None,
     workers: Union[int, str] = 1,
+    parallel: Optional[int] = None,
     seed: int = 0,
     progress: bool = True,
     command: str = "",
@@ -538,12 +538,18 @@ def run(
     deployed (the bit-exact integer simulation of its C code on the validation split),
     ``"float"`` the float32 model as trained; both numbers are kept per trial.
 
+    ``parallel``: how many trials all workers (on every machine sharing ``storage``) train
+    at once; trial n is proposed from the results of trials up to n - ``parallel``
+    (:mod:`search.study._proposal`), fixed when the study is created. Default: ``workers``.
+
     Re-running with the same ``study`` continues it: ``trials`` is the study's total.
     Returns the study, the trials table and the Pareto-optimal feasible designs.
     """
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, got {trials}")
     workers = resolve_workers(workers)
+    if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1):
+        raise UsageError(f"--parallel must be a whole number of at least 1, got {parallel!r}")
     try:
         plan = PromotionPlan(limit=promote, epochs=promote_epochs, seeds=promote_seeds)
     except ValueError as error:
@@ -581,6 +587,17 @@ def run(
     try:
         study_obj = open_study(settings, study_name, storage_obj, trials, create=True)
         study_obj.set_user_attr(TARGET_TRIALS_ATTR, trials)
+        lag = proposal_lag(parallel or workers)
+        stored_lag = study_obj.user_attrs.get(PROPOSAL_LAG_ATTR)
+        if stored_lag is None:
+            # Fixed for the study's life: its trial list is a function of the seed and this.
+            study_obj.set_user_attr(PROPOSAL_LAG_ATTR, lag)
+        elif parallel is not None and stored_lag != lag:
+            raise UsageError(
+                f"study {study_name!r} proposes each trial from the trials {stored_lag} or more places before it (fixed when it was "
+                f"created); --parallel {parallel} would change its trial list: drop --parallel, or start a new --study"
+            )
+        study_obj.sampler = fixed_history_sampler(study_obj, settings.sampler, settings.seed, design_space, trials)
         recovered = recover_interrupted(study_obj, claim_held=claim.exclusive)
         if not study_obj.get_trials(deepcopy=False):
             for params in baseline_designs(design_space, profile, limits_of(settings)):
@@ -658,7 +675,9 @@ def join_study(
     if conflicts:
         raise StudyError(f"study {study!r} was started with other settings ({'; '.join(conflicts)}); drop those options or fix them")
     study_obj = open_study(settings, study, storage_obj, trials=max_trials or DEFAULT_TRIALS, create=False)
-    study_obj.sampler = create_sampler(settings.sampler, worker_seed(settings.seed), parse_space_dict(settings.space), max_trials or DEFAULT_TRIALS)
+    # Every process proposes trial n alike (search.study._proposal): the study's seed, not one per worker.
+    target = int(study_obj.user_attrs.get(TARGET_TRIALS_ATTR, max_trials or DEFAULT_TRIALS))
+    study_obj.sampler = fixed_history_sampler(study_obj, settings.sampler, settings.seed, parse_space_dict(settings.space), target)
     claim = trial_claim(storage, storage_obj, study)
     run_worker(study_obj, settings, max_trials, timeout, progress, prefix, weights_dir, claim=claim)
 

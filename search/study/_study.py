@@ -52,14 +52,6 @@ def design_key(config: ArchConfig) -> str:
     return hashlib.sha256(config.canonical().to_yaml().encode()).hexdigest()[:16]
 
 
-def worker_seed(seed: int) -> int:
-    """The sampler seed of a worker joining a study: the study's seed, shifted by this
-    worker's identity. Workers seeded alike would propose the same designs in the same
-    order, so every worker after the first would mostly run duplicates."""
-    digest = hashlib.sha256(worker_id().encode()).digest()
-    return (seed + int.from_bytes(digest[:4], "big")) % 2**32
-
-
 def library_versions() -> dict[str, str]:
     import torch
     from importlib.metadata import version

@@ -41,6 +41,8 @@ CLAIMED_BY_ATTR = "claimed_by"
 # How often an idle worker looks again when heartbeats are off (with them, the
 # heartbeat interval is used).
 DEFAULT_POLL_SECONDS = 5.0
+# How often a worker whose next proposal waits for earlier trials looks again.
+PROPOSAL_POLL_SECONDS = 0.25
 
 
 class TrialClaim:
@@ -165,7 +167,9 @@ def run_to_target(
     """Run trials until ``study`` has ``target`` finished ones; returns how many ran here.
 
     ``timeout`` stops starting new trials after that many seconds, like Optuna's;
-    ``max_runs`` after this process has run that many.
+    ``max_runs`` after this process has run that many. A trial whose proposal needs
+    earlier trials' results (:mod:`search.study._proposal`) is created only once they
+    are stored; meanwhile this worker holds neither the claim nor any interrupt.
     """
     heartbeat = is_heartbeat_enabled(study._storage)
     poll = float(study._storage.get_heartbeat_interval()) if heartbeat else DEFAULT_POLL_SECONDS
@@ -187,6 +191,8 @@ def run_to_target(
         claim.acquire()
         try:
             step = _next_step(study, target, heartbeat)
+            if step == "run" and _proposal_blocked(study, claim):
+                step = "propose later"
             if step == "run":
                 # Held while Optuna creates the trial and stores its result: an interrupt
                 # there would leave a trial RUNNING forever or a result half-stored.
@@ -210,7 +216,19 @@ def run_to_target(
         if step == "wait":
             time.sleep(poll)
             fail_stale_trials(study)
+        if step == "propose later":
+            # Outside the claim and any deferral: other workers go on, Ctrl-C acts at once.
+            time.sleep(PROPOSAL_POLL_SECONDS)
+            fail_stale_trials(study)
     return ran
+
+
+def _proposal_blocked(study: optuna.Study, claim: TrialClaim) -> bool:
+    """Whether the next trial's proposal still waits for earlier trials (see
+    :mod:`search.study._proposal`); checked before the trial is created."""
+    from search.study._proposal import FixedHistorySampler
+
+    return isinstance(study.sampler, FixedHistorySampler) and study.sampler.next_trial_blocked(study, claim_held=claim.exclusive)
 
 
 def _finished_elsewhere(error: Exception) -> bool:
