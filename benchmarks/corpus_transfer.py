@@ -80,22 +80,45 @@ IDEAS: dict[str, dict[str, Any]] = {
     "warp": {"warp": (0.85, 1.15)},
     "reverb": {"reverb_probability": 0.6},
     "mic": {"mic_probability": 0.8},
+    # Neural voices (version 3): half the spoken words by Piper "joe" alone, by Piper and
+    # Kokoro blends (30 % of takes), or by Kokoro alone.
+    "piper": {"neural_share": 0.5, "kokoro_share": 0.0},
+    "neural": {"neural_share": 0.5, "kokoro_share": 0.3},
+    "neural80": {"neural_share": 0.8, "kokoro_share": 0.3},
+    "kokoro": {"neural_share": 0.5, "kokoro_share": 1.0},
+    "nowarp": {"warp": (1.0, 1.0)},
+    # Breaths next to half the words and clicks in a fifth of the clips.
+    "breath": {"breath_probability": 0.5, "click_probability": 0.2},
 }
+# Not a corpus field: SpecAugment-style masking while training (Fidelity.spec_augment).
+SPEC_AUGMENT = "specaug"
 BUDGET_BYTES = 100_000
 DEVICE = "cortex-m7"
 
 
 def idea_config(idea: str, utterances: int, seed: int) -> CorpusConfig:
-    """The corpus recipe of an idea name (``default``, ``today`` or ``today``-based ideas joined by ``+``)."""
+    """The corpus recipe of an idea name.
+
+    ``default`` is the shipped recipe; other ideas join with ``+`` on top of ``today``
+    (version 1), or on top of the default when the name starts with ``default+``.
+    ``specaug`` is no corpus field (see :func:`idea_fidelity`) and changes nothing here.
+    """
     base = CorpusConfig(utterances_per_class=utterances, seed=seed)
-    if idea == "default":
+    parts = [part for part in idea.split("+") if part != SPEC_AUGMENT]
+    if parts == ["default"]:
         return base
-    overrides = dict(TODAY)
-    for part in idea.split("+"):
+    overrides = {} if parts[:1] == ["default"] else dict(TODAY)
+    for part in parts[1:] if parts[:1] == ["default"] else parts:
         if part not in IDEAS:
             raise SystemExit(f"unknown idea {part!r}; valid: default, {', '.join(IDEAS)}")
         overrides.update(IDEAS[part])
     return replace(base, **overrides)
+
+
+def idea_fidelity(idea: str, epochs: int) -> Fidelity:
+    """The proxy's fidelity for an idea: ``+specaug`` switches masking on, anything else leaves the default."""
+    # No time limit: the result must not depend on how busy the machine is.
+    return Fidelity(epochs=epochs, max_seconds=1e9, spec_augment=SPEC_AUGMENT in idea.split("+"))
 
 
 def load_real_clips(root: Path, feature_name: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -195,8 +218,7 @@ def main() -> None:
             design = replace(DESIGNS[name], features=args.features)
             cost = analytic_cost(design, profile, Limits(memory_bytes=BUDGET_BYTES))
             for epochs in epoch_counts:
-                # No time limit: the result must not depend on how busy the machine is.
-                result = train_proxy(design, data, Fidelity(epochs=epochs, max_seconds=1e9))
+                result = train_proxy(design, data, idea_fidelity(idea, epochs))
                 model = build_model(design)
                 model.load_state_dict(result.state_dict)
                 row = {
