@@ -11,9 +11,10 @@ or ``nˈoː``, and how the Japanese Kokoro voices speak English at all. Piper's 
 inputs vary prosody; a Kokoro voice is a seeded blend of the five voice vectors (a
 speaker who is none of them).
 
-Piper's noise comes from a random generator inside the ONNX graph whose state runs on
-from call to call in a session, so, as for eSpeak, synthesis runs in fresh helper
-processes, one per fixed job of takes: the audio is a function of the job alone.
+Both graphs draw noise (Piper's prosody, Kokoro's excitation) from ONNX Runtime's
+generator, whose state runs on from call to call in a process, so, as for eSpeak,
+synthesis runs in fresh helper processes, one per fixed job of takes, seeded the same
+way: the audio is a function of the job alone.
 
 Example:
     >>> from search.data._neural_voices import NeuralTake, synthesize_takes
