@@ -72,6 +72,9 @@ def mixed_corpus():
     return build_synthetic_corpus(replace(SMALL, neural_share=0.5, kokoro_share=0.5), "mfcc10", progress=False)
 
 
+# Three small corpora: slow on 2 shared cores; the default corpus's own tests cover the
+# neural path's determinism and disjoint voices in the fast suite.
+@pytest.mark.slow
 def test_neural_share_replaces_words_and_keeps_voices_apart(mixed_corpus) -> None:
     plain = build_synthetic_corpus(replace(SMALL, neural_share=0.0), "mfcc10", progress=False)
     used = {}
@@ -95,6 +98,7 @@ def test_neural_share_replaces_words_and_keeps_voices_apart(mixed_corpus) -> Non
     assert not used["train"] & used["validation"] and not used["train"] & used["test"] and not used["validation"] & used["test"]
 
 
+@pytest.mark.slow
 def test_neural_corpus_is_deterministic(mixed_corpus) -> None:
     again = build_synthetic_corpus(replace(SMALL, neural_share=0.5, kokoro_share=0.5), "mfcc10", progress=False)
     for split in SPLITS:
