@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -80,22 +81,45 @@ IDEAS: dict[str, dict[str, Any]] = {
     "warp": {"warp": (0.85, 1.15)},
     "reverb": {"reverb_probability": 0.6},
     "mic": {"mic_probability": 0.8},
+    # Neural voices (version 3): half the spoken words by Piper "joe" alone, by Piper and
+    # Kokoro blends (30 % of takes), or by Kokoro alone.
+    "piper": {"neural_share": 0.5, "kokoro_share": 0.0},
+    "neural": {"neural_share": 0.5, "kokoro_share": 0.3},
+    "neural80": {"neural_share": 0.8, "kokoro_share": 0.3},
+    "kokoro": {"neural_share": 0.5, "kokoro_share": 1.0},
+    "nowarp": {"warp": (1.0, 1.0)},
+    # Breaths next to half the words and clicks in a fifth of the clips.
+    "breath": {"breath_probability": 0.5, "click_probability": 0.2},
 }
+# Not a corpus field: SpecAugment-style masking while training (Fidelity.spec_augment).
+SPEC_AUGMENT = "specaug"
 BUDGET_BYTES = 100_000
 DEVICE = "cortex-m7"
 
 
 def idea_config(idea: str, utterances: int, seed: int) -> CorpusConfig:
-    """The corpus recipe of an idea name (``default``, ``today`` or ``today``-based ideas joined by ``+``)."""
+    """The corpus recipe of an idea name.
+
+    ``default`` is the shipped recipe; other ideas join with ``+`` on top of ``today``
+    (version 1), or on top of the default when the name starts with ``default+``.
+    ``specaug`` is no corpus field (see :func:`idea_fidelity`) and changes nothing here.
+    """
     base = CorpusConfig(utterances_per_class=utterances, seed=seed)
-    if idea == "default":
+    parts = [part for part in idea.split("+") if part != SPEC_AUGMENT]
+    if parts == ["default"]:
         return base
-    overrides = dict(TODAY)
-    for part in idea.split("+"):
+    overrides = {} if parts[:1] == ["default"] else dict(TODAY)
+    for part in parts[1:] if parts[:1] == ["default"] else parts:
         if part not in IDEAS:
             raise SystemExit(f"unknown idea {part!r}; valid: default, {', '.join(IDEAS)}")
         overrides.update(IDEAS[part])
     return replace(base, **overrides)
+
+
+def idea_fidelity(idea: str, epochs: int) -> Fidelity:
+    """The proxy's fidelity for an idea: ``+specaug`` switches masking on, anything else leaves the default."""
+    # No time limit: the result must not depend on how busy the machine is.
+    return Fidelity(epochs=epochs, max_seconds=1e9, spec_augment=SPEC_AUGMENT in idea.split("+"))
 
 
 def load_real_clips(root: Path, feature_name: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -137,13 +161,19 @@ def real_scores(model: torch.nn.Module, features: torch.Tensor, labels: torch.Te
 def corpus_data(config: CorpusConfig, feature_name: str, cache_dir: Path) -> tuple[KwsData, dict[str, Any]]:
     """The corpus as training data, and how long it took to make and how big its cache is."""
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     corpus = load_synthetic_corpus(config, feature_name, cache_dir=cache_dir, progress=False)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds do not depend on load: the calling process mixes and featurises, the
+    # helper processes synthesise (two at a time), so on 2 idle cores the wall time is
+    # about calling + helpers / 2.
+    calling, helpers = ((end.ru_utime + end.ru_stime) - (start.ru_utime + start.ru_stime) for start, end in zip(before, after))
     mean, std = feature_statistics(corpus.splits["train"].features)
     splits = {name: KwsSplit(normalise(split.features, mean, std), split.labels) for name, split in corpus.splits.items()}
     data = KwsData(splits["train"], splits["validation"], splits["test"], corpus.class_names, feature_name, mean, std, "synthetic")
     size = corpus.cache_path.stat().st_size if corpus.cache_path else 0
-    return data, {"load_seconds": round(seconds, 1), "cache_mb": round(size / 1e6, 1)}
+    return data, {"load_seconds": round(seconds, 1), "calling_cpu_s": round(calling, 1), "helper_cpu_s": round(helpers, 1), "cache_mb": round(size / 1e6, 1)}
 
 
 def row_key(row: dict[str, Any]) -> tuple:
@@ -189,14 +219,13 @@ def main() -> None:
         config = idea_config(idea, args.utterances, args.seed)
         data, made = corpus_data(config, args.features, cache_dir)
         report["corpora"][idea] = {**made, "config": asdict(config)}
-        print(f"[{idea}] corpus {made['load_seconds']} s, {made['cache_mb']} MB", flush=True)
+        print(f"[{idea}] corpus {made['load_seconds']} s (CPU: {made['calling_cpu_s']} s calling, {made['helper_cpu_s']} s helpers), {made['cache_mb']} MB", flush=True)
         real = normalise(real_raw, data.mean, data.std)
         for name in designs:
             design = replace(DESIGNS[name], features=args.features)
             cost = analytic_cost(design, profile, Limits(memory_bytes=BUDGET_BYTES))
             for epochs in epoch_counts:
-                # No time limit: the result must not depend on how busy the machine is.
-                result = train_proxy(design, data, Fidelity(epochs=epochs, max_seconds=1e9))
+                result = train_proxy(design, data, idea_fidelity(idea, epochs))
                 model = build_model(design)
                 model.load_state_dict(result.state_dict)
                 row = {

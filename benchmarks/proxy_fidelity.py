@@ -222,6 +222,7 @@ def main() -> None:
     parser.add_argument("--done-only", action="store_true", help="train nothing: analyse the designs whose runs are all in the records file")
     parser.add_argument("--tolerance", type=float, default=0.02, help="how far below the default proxy's tau a cheaper setting may be")
     parser.add_argument("--out-dir", default=str(BENCHMARKS))
+    parser.add_argument("--no-time-limit", action="store_true", help="kept for older commands: no run has a training time limit any more (on a busy machine the limit, not the design, would end long runs)")
     args = parser.parse_args()
 
     proxy = Fidelity()

@@ -13,6 +13,8 @@ import torch
 
 from search.data._audio import (
     apply_magnitude_response,
+    breath,
+    click,
     colored_noise,
     convolve,
     microphone_responses,
@@ -31,7 +33,7 @@ from search.data._espeak import Utterance, synthesize, voice_configurations
 
 SMALL = CorpusConfig(utterances_per_class=12, seed=3)
 # Every speaker and channel option at its neutral value: the version-1 recipe.
-NEUTRAL = {"warp": (1.0, 1.0), "reverb_probability": 0.0, "mic_probability": 0.0}
+NEUTRAL = {"warp": (1.0, 1.0), "reverb_probability": 0.0, "mic_probability": 0.0, "neural_share": 0.0, "breath_probability": 0.0, "click_probability": 0.0}
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +66,10 @@ def test_splits_share_no_voice_configuration(small_corpus) -> None:
     assert sum(len(voices) for voices in dealt.values()) == len(voice_configurations()) == 8 * 105
     assert len(set().union(*dealt.values())) == 840
     for split in SPLITS:
-        assert used[split] <= set(dealt[split])
+        # The eSpeak voices come from the split's deal; the others are neural voices.
+        espeak = {voice for voice in used[split] if not voice.startswith(("piper-joe/", "kokoro/"))}
+        assert espeak and espeak <= set(dealt[split])
+        assert used[split] - espeak, "the default corpus has neural voices in every split"
 
 
 def test_class_sizes_and_labels(small_corpus) -> None:
@@ -236,3 +241,28 @@ def test_variety_options_are_checked() -> None:
         CorpusConfig(reverb_probability=1.5)
     with pytest.raises(ValueError, match="mic_probability"):
         CorpusConfig(mic_probability=-0.1)
+
+
+def test_breaths_and_clicks_are_short_sounds_of_their_kind() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        sound = breath(rng)
+        assert 0.15 * SAMPLE_RATE <= len(sound) <= 0.45 * SAMPLE_RATE and abs(rms(sound) - 1) < 1e-3
+        # It swells and fades: the ends are far quieter than the middle.
+        assert np.abs(sound[:20]).max() < 0.05 * np.abs(sound).max()
+        spectrum = np.abs(np.fft.rfft(sound)) ** 2
+        frequencies = np.fft.rfftfreq(len(sound), 1 / SAMPLE_RATE)
+        # Band-limited: most energy between 200 Hz and 6 kHz.
+        assert spectrum[(frequencies > 200) & (frequencies < 6000)].sum() > 0.8 * spectrum.sum()
+        tick = click(rng)
+        assert 16 <= len(tick) <= 80 and np.abs(tick).max() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("option", ["breath_probability", "click_probability"])
+def test_breaths_touch_spoken_clips_and_clicks_any_clip(option: str, plain_corpus) -> None:
+    varied = build_synthetic_corpus(replace(SMALL, **{**NEUTRAL, option: 1.0}), "mfcc10", progress=False)
+    for split in SPLITS:
+        silence = plain_corpus.splits[split].labels == CLASS_NAMES.index(SILENCE)
+        assert not torch.allclose(varied.splits[split].features[~silence], plain_corpus.splits[split].features[~silence])
+        same_silence = torch.equal(varied.splits[split].features[silence], plain_corpus.splits[split].features[silence])
+        assert same_silence == (option == "breath_probability")

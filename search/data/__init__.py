@@ -2,7 +2,7 @@
 
 * features: :func:`compute_features` (``mfcc10``, ``logmel40``, ``stft129``, in torch),
   the front end an exported ``model.yaml`` names; :func:`log_magnitude` for SE;
-* the embedded synthetic keyword corpus (eSpeak NG voices, noise, cached);
+* the embedded synthetic keyword corpus (eSpeak NG and neural voices, noise, cached);
 * a folder of class folders of audio clips in any format (``--data-dir``; Google Speech
   Commands or one's own words): :func:`load_folder_dataset`, :func:`scan_folders`;
 * speech-enhancement mixtures, synthetic or of one's own ``clean/`` and ``noise/``

@@ -205,3 +205,25 @@ def apply_magnitude_response(waveforms: np.ndarray, magnitudes: np.ndarray) -> n
     """Zero-phase filtering of each row by its magnitude response (circular over the window)."""
     spectra = np.fft.rfft(waveforms, axis=1) * magnitudes
     return np.fft.irfft(spectra, n=waveforms.shape[1], axis=1).astype(np.float32)
+
+
+def breath(rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    """A unit-RMS breath: 150-450 ms of band-limited noise under a smooth rise and fall.
+
+    A breath is turbulent air through the open mouth: noise with the energy of a broad
+    vowel-less resonance (band-passed at 300-1000 to 2000-5000 Hz), swelling and fading.
+    """
+    length = int(rng.uniform(0.15, 0.45) * sample_rate)
+    spectrum = np.fft.rfft(rng.standard_normal(length))
+    frequencies = np.fft.rfftfreq(length, 1.0 / sample_rate)
+    low, high = rng.uniform(300.0, 1000.0), rng.uniform(2000.0, 5000.0)
+    spectrum *= 1.0 / np.sqrt(1.0 + (low / np.maximum(frequencies, 1.0)) ** 4) / np.sqrt(1.0 + (frequencies / high) ** 4)
+    noise = np.fft.irfft(spectrum, n=length) * np.sin(np.linspace(0.0, np.pi, length)) ** 2
+    return (noise / max(rms(noise), 1e-12)).astype(np.float32)
+
+
+def click(rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    """A unit-peak click: 1-5 ms of noise decaying fast (a lip smack, a button, a cable)."""
+    length = int(rng.uniform(0.001, 0.005) * sample_rate)
+    burst = rng.standard_normal(length) * np.exp(-np.arange(length) / max(1.0, length / 4))
+    return (burst / max(float(np.abs(burst).max()), 1e-12)).astype(np.float32)

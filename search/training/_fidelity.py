@@ -37,7 +37,8 @@ class Fidelity:
     ``threads`` is the torch thread count while training. One thread is the default:
     these models are too small for a second thread to pay, and on a busy 2-core machine
     two threads ran an epoch 3x slower than one; run two search workers to use both
-    cores. Results do not depend on it.
+    cores. Results do not depend on it. ``spec_augment`` masks bands of frames and
+    feature dimensions of each KWS training clip (SE is never masked).
     """
 
     epochs: int = 3
@@ -48,6 +49,9 @@ class Fidelity:
     seed: int = 0
     grad_clip: float = 1.0
     threads: int = 1
+    # SpecAugment-style time and frequency masks on the KWS training features
+    # (search.training._augment); seeded like the rest, off by default.
+    spec_augment: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1:

@@ -36,6 +36,7 @@ from search.data import KwsData, KwsSplit
 from search.data import SeData, SeSplit, apply_mask, si_snr, si_snr_improvement, stft, istft
 from spaces import ArchConfig, build_model
 
+from search.training._augment import spec_augment
 from search.training._fidelity import Fidelity
 
 Data = Union[KwsData, SeData]
@@ -141,11 +142,14 @@ def evaluate_se(model: nn.Module, split: SeSplit) -> float:
     return float(torch.cat(improvements).mean())
 
 
-def _kws_loss(model: nn.Module, data: KwsData, batch: torch.Tensor) -> torch.Tensor:
-    return nn.functional.cross_entropy(model(data.train.features[batch]), data.train.labels[batch])
+def _kws_loss(model: nn.Module, data: KwsData, batch: torch.Tensor, masks: Optional[torch.Generator] = None) -> torch.Tensor:
+    features = data.train.features[batch]
+    if masks is not None:
+        features = spec_augment(features, masks)
+    return nn.functional.cross_entropy(model(features), data.train.labels[batch])
 
 
-def _se_loss(model: nn.Module, data: SeData, batch: torch.Tensor) -> torch.Tensor:
+def _se_loss(model: nn.Module, data: SeData, batch: torch.Tensor, masks: Optional[torch.Generator] = None) -> torch.Tensor:
     """Negative SI-SNR of the resynthesised estimate: the loss is the metric itself."""
     noisy, clean = data.train.noisy[batch], data.train.clean[batch]
     mask = model(data.train.inputs[batch])
@@ -181,6 +185,8 @@ def _train(config: ArchConfig, data: Data, fidelity: Fidelity, on_epoch: Optiona
     subset = _training_subset(data, fidelity.data_fraction, generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=fidelity.learning_rate)
     loss_of = _kws_loss if isinstance(data, KwsData) else _se_loss
+    # Its own generator: masking on or off leaves the weights' and batches' draws alone.
+    masks = torch.Generator().manual_seed(fidelity.seed + 0x5BEC) if fidelity.spec_augment and isinstance(data, KwsData) else None
     evaluate = (lambda: evaluate_kws(model, data.validation)) if isinstance(data, KwsData) else (lambda: evaluate_se(model, data.validation))
 
     curve: list[dict[str, float]] = []
@@ -196,7 +202,7 @@ def _train(config: ArchConfig, data: Data, fidelity: Fidelity, on_epoch: Optiona
         try:
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
-                loss = loss_of(model, data, batch)
+                loss = loss_of(model, data, batch, masks)
                 if not torch.isfinite(loss):
                     raise _Diverged(f"non-finite loss at epoch {epoch}, step {batches + 1}")
                 optimizer.zero_grad(set_to_none=True)
