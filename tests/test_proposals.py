@@ -93,8 +93,10 @@ def test_every_sampler_repeats_with_two_workers(tmp_path, sampler):
     assert search(tmp_path, "a", workers=2, sampler=sampler, trials=16, jitter_seed=3) == search(tmp_path, "b", workers=1, sampler=sampler, trials=16)
 
 
-def test_lag_is_one_less_than_the_workers_and_at_least_one():
-    assert [proposal_lag(workers) for workers in (1, 2, 3, 8)] == [1, 1, 2, 7]
+def test_lag_is_the_workers_and_at_least_two():
+    # Two workers never wait (the trials two places back are final), and one worker
+    # proposes the same trials as two.
+    assert [proposal_lag(workers) for workers in (1, 2, 3, 8)] == [2, 2, 3, 8]
 
 
 def make_study(states: list[TrialState], owner: str = "") -> optuna.Study:

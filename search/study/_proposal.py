@@ -16,13 +16,15 @@ proposed by a fresh sampler (the run's ``--sampler``) whose random state is seed
 nor when changes the view or the seed, so the trial list and the front are the same
 whatever the worker count, the order in which workers finish, and the load.
 
-``lag`` is fixed when a study is created, stored with it and kept on resume: one less
-than the trials trained at once (``--parallel``, by default ``--workers``), at least 1.
-``--workers 1`` and ``--workers 2`` therefore make the same trial list; with more
-workers ``lag`` grows so that each can train while the others do (a study run with 4
-workers repeats itself, not a 2-worker study), and a study shared by many machines
-states their total with ``--parallel``. A worker waits only when a trial ``lag`` or more
-places earlier is still being trained.
+``lag`` is fixed when a study is created, stored with it and kept on resume: the trials
+trained at once (``--parallel``, by default ``--workers``), at least 2. With at most
+``lag`` trials in training, the trials ``lag`` or more places back are always final, so
+no worker waits (a lag of one less, tried first, made the default 2-worker search wait
+whenever the later of two trials finished first: 183 s against 113 s before). ``--workers 1``
+and ``--workers 2`` therefore make the same trial list; with more workers ``lag`` grows
+(a study run with 4 workers repeats itself, not a 2-worker study), and a study shared by
+many machines states their total with ``--parallel``. A worker waits only when more
+trials train at once than ``--parallel`` said.
 
 Enqueued trials (the plain baselines, the retry of an interrupted trial) keep their
 stored design and never wait. The ``random`` sampler reads no history and never waits.
@@ -54,8 +56,8 @@ HISTORY_FREE_SAMPLERS = ("random",)
 
 
 def proposal_lag(parallel: int) -> int:
-    """The lag of a study whose workers train ``parallel`` trials at once: ``parallel - 1``, at least 1."""
-    return max(1, parallel - 1)
+    """The lag of a study whose workers train ``parallel`` trials at once: ``parallel``, at least 2."""
+    return max(2, parallel)
 
 
 def proposal_seed(seed: int, number: int) -> int:
