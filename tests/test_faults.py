@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import optuna
@@ -16,8 +17,8 @@ import pytest
 
 import search
 from search._settings import SETTINGS_ATTR
-from search.study import build_settings
-from search.study._processes import deferred_interrupts
+from search.study import build_settings, forget_stop_request, request_stop
+from search.study._processes import deferred_interrupts, stop_if_requested
 from search.study._study import Objective, recover_interrupted
 from search.training import Fidelity
 
@@ -306,3 +307,34 @@ def test_the_same_search_idle_and_under_a_cpu_hog_gives_identical_metrics(tmp_pa
     columns = ["design", "state", "accuracy", "samples_seen", "train_status"]
     assert idle[columns].equals(loaded[columns])
     assert (idle["train_status"].dropna() != "cut short").all()
+
+
+def test_an_interrupt_python_swallows_still_stops_at_the_next_safe_point(monkeypatch):
+    """A SIGINT that lands in a garbage-collection callback is printed as "Exception
+    ignored" and lost to the code that runs; the command's handler remembers it, so the
+    next epoch or trial stops the run (seen once: a run carried on to its last trial)."""
+    swallowed = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda info: swallowed.append(info.exc_type))
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        forget_stop_request()
+
+        class Connection:
+            pass
+
+        def collected(_):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs here, inside the callback
+                pass
+
+        connection = Connection()
+        reference = weakref.ref(connection, collected)
+        del connection
+        assert swallowed == [KeyboardInterrupt] and reference() is None
+        with pytest.raises(KeyboardInterrupt):
+            stop_if_requested()
+        forget_stop_request()
+        stop_if_requested()  # a new command starts without the old request
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        forget_stop_request()

@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
@@ -29,7 +30,7 @@ from search.cli._measure import add_calibrate, add_measure_option, measure_for_c
 from search.cli._reports import add_export, add_report, add_runs, add_show, add_train
 from search._errors import DEBUG_ENV, DataError, RunInterrupted, StudyError, UsageError, debugging
 from search._settings import MAX_SEED
-from search.study import DEFAULT_SAMPLER, SAMPLERS
+from search.study import DEFAULT_SAMPLER, SAMPLERS, forget_stop_request, request_stop
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -558,10 +559,6 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
         action.help = f"{action.help} (default {shown})" if action.help else f"default {shown}"
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def _unexpected(error: BaseException) -> str:
     """One line for an error no check foresaw: what failed and on which file."""
     if isinstance(error, MemoryError):
@@ -585,7 +582,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     args.argv = argv
     # A terminated run stops like Ctrl-C: the trial in flight is marked failed, files are written.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    # The handler remembers the request, so an interrupt Python swallows still stops the run.
+    forget_stop_request()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
     try:
         return args.handler(args)
     except (DeviceError, SizeError, DataError, UsageError, SpaceError, StudyError, SchemaError) as error:

@@ -21,6 +21,7 @@ from spaces import lazy_exports
 # wait for torch, plotly and Optuna; the imports below are what the names are.
 if TYPE_CHECKING:
     from search.study._defaults import DEFAULT_PROMOTE_EPOCHS, DEFAULT_PROMOTE_SEEDS, DEFAULT_SAMPLER, DEFAULT_TRIALS, SAMPLERS
+    from search.study._processes import forget_stop_request, request_stop
     from search.study._promote import EPSILON, PROMOTION_ATTR, record_key, select_candidates, with_promotions
     from search.study._run import TARGET_TRIALS_ATTR, RunResult, build_settings, command_text, join_study, resolve_workers, run, run_worker, summarize
     from search.study._study import (
@@ -36,6 +37,8 @@ _EXPORTS = {
     "DEFAULT_PROMOTE_EPOCHS": "search.study._defaults",
     "DEFAULT_PROMOTE_SEEDS": "search.study._defaults",
     "EPSILON": "search.study._promote",
+    "forget_stop_request": "search.study._processes",
+    "request_stop": "search.study._processes",
     "PROMOTION_ATTR": "search.study._promote",
     "record_key": "search.study._promote",
     "select_candidates": "search.study._promote",
@@ -80,9 +83,11 @@ __all__ = [
     "constraint_values",
     "create_sampler",
     "design_key",
+    "forget_stop_request",
     "join_study",
     "open_study",
     "record_key",
+    "request_stop",
     "resolve_workers",
     "run",
     "run_worker",

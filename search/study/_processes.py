@@ -7,6 +7,10 @@
 * :func:`die_with_parent`: a worker process gets SIGTERM when the ``search run`` that
   started it dies, even by SIGKILL (Linux ``PR_SET_PDEATHSIG``), so no orphan keeps
   running trials past the study's target;
+* :func:`request_stop` / :func:`stop_if_requested`: the command's SIGINT/SIGTERM handler
+  remembers the request, so an interrupt that Python swallows (one that lands in a
+  garbage-collection callback is printed as "Exception ignored" and lost) still stops
+  the run at the next epoch or trial;
 * :func:`quiet_trial_failures`: Optuna logs a failed trial with its traceback; the
   command reports the failure itself in one line, so the traceback is kept for
   ``--debug`` (``GHOSTRNN_DEBUG=1``) and an interrupted trial is not logged at all.
@@ -34,6 +38,28 @@ _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 def worker_id() -> str:
     """This process, as recorded on the trials it runs: ``host:pid``."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+_stop_requested = False
+
+
+def request_stop(signum: int, frame: Any) -> None:
+    """Signal handler of ``search`` commands: remember the request, then act as Ctrl-C."""
+    global _stop_requested
+    _stop_requested = True
+    raise KeyboardInterrupt
+
+
+def stop_if_requested() -> None:
+    """Raise KeyboardInterrupt if a stop was requested: a safe point (an epoch, a trial)."""
+    if _stop_requested:
+        raise KeyboardInterrupt
+
+
+def forget_stop_request() -> None:
+    """A new command in this process starts without the last one's stop request."""
+    global _stop_requested
+    _stop_requested = False
 
 
 class _Deferral:
@@ -100,6 +126,7 @@ def delivered_interrupts() -> Iterator[None]:
     deferral.restore()
     try:
         deferral.deliver()
+        stop_if_requested()
         yield
     finally:
         for number in _STOP_SIGNALS:

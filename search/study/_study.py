@@ -31,7 +31,7 @@ from spaces import ArchConfig, DesignSpace, parse_space
 
 from search._settings import SETTINGS_ATTR, RunSettings, limits_of
 from search.storage import StudyError, design_is_stored, mark_design_stored
-from search.study._processes import deferred_interrupts, worker_id
+from search.study._processes import deferred_interrupts, stop_if_requested, worker_id
 from search.study._target import CLAIMED_BY_ATTR, fail_stale_trials
 from search.training import ProxyResult, Trainer, summary_attrs
 
@@ -353,6 +353,7 @@ class Objective:
     def _epoch_done(self, trial: Trial, config: ArchConfig, cost: CostReport, record: dict[str, float]) -> None:
         """Store the epoch's validation metric as the trial's intermediate value (a learning
         curve in optuna-dashboard), and tell whoever shows progress."""
+        stop_if_requested()
         # Trial.report refuses multi-objective studies; the storage call is what it does.
         step = math.ceil(record["epoch"])
         trial.storage.set_trial_intermediate_value(trial._trial_id, step, float(record["metric"]))

@@ -33,7 +33,7 @@ from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from search.storage import lost_error
-from search.study._processes import deferred_interrupts, delivered_interrupts, worker_id
+from search.study._processes import deferred_interrupts, delivered_interrupts, stop_if_requested, worker_id
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # The trial attribute naming the process that created a trial (host:pid).
@@ -175,6 +175,7 @@ def run_to_target(
     poll = float(study._storage.get_heartbeat_interval()) if heartbeat else DEFAULT_POLL_SECONDS
     started, ran = time.monotonic(), 0
     while (timeout is None or time.monotonic() - started < timeout) and (max_runs is None or ran < max_runs):
+        stop_if_requested()
         current: list[Trial] = []
 
         def claimed(trial: Trial) -> Sequence[float]:
