@@ -583,10 +583,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.argv = argv
     # A terminated run stops like Ctrl-C: the trial in flight is marked failed, files are written.
     # The handler remembers the request, so an interrupt Python swallows still stops the run.
+    # The command's handlers last as long as the command (main() also runs inside other programs).
     forget_stop_request()
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
+        previous = {number: signal.signal(number, request_stop) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         return args.handler(args)
     except (DeviceError, SizeError, DataError, UsageError, SpaceError, StudyError, SchemaError) as error:
@@ -607,6 +608,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             traceback.print_exc()
         print(f"search: error: {_unexpected(error)}" + ("" if debug else " (run with --debug for the traceback)"), file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def entry_point() -> None:
