@@ -172,6 +172,30 @@ def _kernel_order(weight: torch.Tensor, splits: Iterable[int] = ()) -> list:
 
 # ---------------------------------------------------------------- int8 kernels
 
+# Half a pass of the LDRD matrix loop: two activation words, then two weight words for
+# rows 0-1 and two for rows 2-3 (SXTB16 + SMLAD each). The loop body is two of these.
+_LDRD_GROUP_OF_FOUR = '''\
+        "ldrd %[x01], %[x23], [%[x]], #8\\n\\t"
+        "ldrd %[p], %[q], [%[w]], #8\\n\\t"
+        "sxtb16 %[t], %[p]\\n\\t"
+        "smlad %[a0], %[t], %[x01], %[a0]\\n\\t"
+        "sxtb16 %[p], %[p], ror #8\\n\\t"
+        "smlad %[a0], %[p], %[x23], %[a0]\\n\\t"
+        "sxtb16 %[t], %[q]\\n\\t"
+        "smlad %[a1], %[t], %[x01], %[a1]\\n\\t"
+        "sxtb16 %[q], %[q], ror #8\\n\\t"
+        "smlad %[a1], %[q], %[x23], %[a1]\\n\\t"
+        "ldrd %[p], %[q], [%[w]], #8\\n\\t"
+        "sxtb16 %[t], %[p]\\n\\t"
+        "smlad %[a2], %[t], %[x01], %[a2]\\n\\t"
+        "sxtb16 %[p], %[p], ror #8\\n\\t"
+        "smlad %[a2], %[p], %[x23], %[a2]\\n\\t"
+        "sxtb16 %[t], %[q]\\n\\t"
+        "smlad %[a3], %[t], %[x01], %[a3]\\n\\t"
+        "sxtb16 %[q], %[q], ror #8\\n\\t"
+        "smlad %[a3], %[q], %[x23], %[a3]\\n\\t"'''
+
+
 _INT8_KERNELS = f"""
 /* Cores with the DSP extension (Cortex-M4/M7/M33) use its SIMD multiply-accumulates;
  * define GRNN_PORTABLE to build the plain C kernels there too (same results). */
@@ -316,45 +340,9 @@ GRNN_NOINLINE static void mac4_s8_s16(const int8_t *w, const int16_t *x, int n, 
         "lsrs %[pairs], %[pairs], #1\\n\\t"
         "bcc 2f\\n\\t"
         "1:\\n\\t"
-        "ldrd %[x01], %[x23], [%[x]], #8\\n\\t"
-        "ldrd %[p], %[q], [%[w]], #8\\n\\t"
-        "sxtb16 %[t], %[p]\\n\\t"
-        "smlad %[a0], %[t], %[x01], %[a0]\\n\\t"
-        "sxtb16 %[p], %[p], ror #8\\n\\t"
-        "smlad %[a0], %[p], %[x23], %[a0]\\n\\t"
-        "sxtb16 %[t], %[q]\\n\\t"
-        "smlad %[a1], %[t], %[x01], %[a1]\\n\\t"
-        "sxtb16 %[q], %[q], ror #8\\n\\t"
-        "smlad %[a1], %[q], %[x23], %[a1]\\n\\t"
-        "ldrd %[p], %[q], [%[w]], #8\\n\\t"
-        "sxtb16 %[t], %[p]\\n\\t"
-        "smlad %[a2], %[t], %[x01], %[a2]\\n\\t"
-        "sxtb16 %[p], %[p], ror #8\\n\\t"
-        "smlad %[a2], %[p], %[x23], %[a2]\\n\\t"
-        "sxtb16 %[t], %[q]\\n\\t"
-        "smlad %[a3], %[t], %[x01], %[a3]\\n\\t"
-        "sxtb16 %[q], %[q], ror #8\\n\\t"
-        "smlad %[a3], %[q], %[x23], %[a3]\\n\\t"
+{_LDRD_GROUP_OF_FOUR}
         "2:\\n\\t"
-        "ldrd %[x01], %[x23], [%[x]], #8\\n\\t"
-        "ldrd %[p], %[q], [%[w]], #8\\n\\t"
-        "sxtb16 %[t], %[p]\\n\\t"
-        "smlad %[a0], %[t], %[x01], %[a0]\\n\\t"
-        "sxtb16 %[p], %[p], ror #8\\n\\t"
-        "smlad %[a0], %[p], %[x23], %[a0]\\n\\t"
-        "sxtb16 %[t], %[q]\\n\\t"
-        "smlad %[a1], %[t], %[x01], %[a1]\\n\\t"
-        "sxtb16 %[q], %[q], ror #8\\n\\t"
-        "smlad %[a1], %[q], %[x23], %[a1]\\n\\t"
-        "ldrd %[p], %[q], [%[w]], #8\\n\\t"
-        "sxtb16 %[t], %[p]\\n\\t"
-        "smlad %[a2], %[t], %[x01], %[a2]\\n\\t"
-        "sxtb16 %[p], %[p], ror #8\\n\\t"
-        "smlad %[a2], %[p], %[x23], %[a2]\\n\\t"
-        "sxtb16 %[t], %[q]\\n\\t"
-        "smlad %[a3], %[t], %[x01], %[a3]\\n\\t"
-        "sxtb16 %[q], %[q], ror #8\\n\\t"
-        "smlad %[a3], %[q], %[x23], %[a3]\\n\\t"
+{_LDRD_GROUP_OF_FOUR}
         "subs %[pairs], %[pairs], #1\\n\\t"
         "bne 1b\\n\\t"
         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w), [pairs] "+r"(pairs),
