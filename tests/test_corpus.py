@@ -266,3 +266,21 @@ def test_breaths_touch_spoken_clips_and_clicks_any_clip(option: str, plain_corpu
         assert not torch.allclose(varied.splits[split].features[~silence], plain_corpus.splits[split].features[~silence])
         same_silence = torch.equal(varied.splits[split].features[silence], plain_corpus.splits[split].features[silence])
         assert same_silence == (option == "breath_probability")
+
+
+def test_mixing_helpers_give_the_features_the_calling_process_makes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks have their own random streams: the calling process and 3 helpers mix byte-identical
+    features (the default corpus, 18 chunks, is mixed by the helpers)."""
+    import search.data._corpus as corpus_module
+    from search.data._mixing import MIN_CHUNKS_FOR_HELPERS, mixing_helpers
+
+    assert corpus_module.mixing_chunks(CorpusConfig()) == 18 and mixing_helpers(18, workers=2) == 2
+    assert mixing_helpers(MIN_CHUNKS_FOR_HELPERS - 1, workers=2) == 1
+    monkeypatch.setattr(corpus_module, "MIX_BATCH", 40)  # 4 training chunks, 1 each for validation and test
+    built = {}
+    for helpers in (1, 3):
+        monkeypatch.setattr(corpus_module, "mixing_helpers", lambda chunks, workers=None, count=helpers: count)
+        built[helpers] = build_synthetic_corpus(replace(SMALL, neural_share=0.0), "mfcc10", progress=False)
+    for split in SPLITS:
+        first = built[1].splits[split].features.numpy().tobytes()
+        assert first == built[3].splits[split].features.numpy().tobytes(), split

@@ -15,7 +15,7 @@ import search
 from search._errors import DataError
 from search.cli._main import main
 from search.data import CorpusConfig, SeConfig
-from search.data._corpus import MIX_BATCH, corpus_clips
+from search.data._corpus import MIX_BATCH, corpus_clips, corpus_generation_bytes
 from search.data._footprint import (
     CACHED_LOAD_FACTOR,
     PROCESS_BYTES,
@@ -31,7 +31,7 @@ MFCC10_BYTES = 4 * 10 * 49  # one clip's features
 
 
 def kws_needs(utterances: int) -> int:
-    return kws_generation_bytes(corpus_clips(CorpusConfig(utterances_per_class=utterances)), 16000, MFCC10_BYTES, MIX_BATCH, words=True)
+    return corpus_generation_bytes(CorpusConfig(utterances_per_class=utterances), MFCC10_BYTES)
 
 
 def available() -> int:
@@ -57,7 +57,10 @@ def test_the_default_corpus_estimate_in_numbers():
     # 12 classes x (1000 + 200 + 200) clips; one mixing batch of 1024 one-second clips at
     # 32 bytes per sample, then 36 kB of words and 3 copies of the 1960-byte features per clip.
     assert corpus_clips(CorpusConfig()) == 16_800
-    assert kws_needs(1000) == 1024 * 16000 * 32 + 16_800 * (36_000 + 3 * 1960) == 1_227_872_000
+    own = 1024 * 16000 * 32 + 16_800 * (36_000 + 3 * 1960)
+    assert kws_generation_bytes(16_800, 16000, MFCC10_BYTES, MIX_BATCH, words=True) == own == 1_227_872_000
+    # Two mixing helpers (search.data._mixing) each hold a batch and the words as well.
+    assert kws_generation_bytes(16_800, 16000, MFCC10_BYTES, MIX_BATCH, words=True, helpers=2) == own + 2 * (1024 * 16000 * 32 + 16_800 * 36_000)
     assert kws_cache_bytes(16_800, MFCC10_BYTES) == 16_800 * (1960 + 64)  # 34 MB, as the corpus file is (33 MB measured)
     assert kws_needs(1_000_000) > 600e9  # what --utterances-per-class 1000000 asked for, unchecked
     assert se_generation_bytes(500 + 2 * 100, 16000) == 700 * 16000 * 42

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from search.data import CLASS_NAMES, SILENCE, SPLITS, CorpusConfig, SAMPLE_RATE
-from search.data._corpus import build_synthetic_corpus, kokoro_blend
+from search.data import CLASS_NAMES, KEYWORDS, SILENCE, SPLITS, UNKNOWN_WORDS, CorpusConfig, SAMPLE_RATE
+from search.data._corpus import _plan_neural, _plan_split, build_synthetic_corpus, kokoro_blend, split_voice_configurations
 from search.data._neural_voices import KOKORO, PIPER, NeuralTake, synthesize_takes
 
 BLEND = (0.5, 0.0, 0.25, 0.25, 0.0)
@@ -112,3 +112,28 @@ def test_neural_options_are_checked() -> None:
         CorpusConfig(neural_speed=(1.2, 0.9))
     with pytest.raises(ValueError, match="neural_takes_per_word"):
         CorpusConfig(neural_takes_per_word=0)
+    with pytest.raises(ValueError, match="neural_takes_per_unknown_word"):
+        CorpusConfig(neural_takes_per_unknown_word=0)
+
+
+def _takes_per_word(config: CorpusConfig, split: str) -> dict[str, int]:
+    voices = split_voice_configurations(config.seed, config.voice_split)
+    takes: dict[str, set] = {}
+    for clip in _plan_neural(config, split, _plan_split(config, split, voices[split])):
+        if clip.take is not None:
+            takes.setdefault(clip.word, set()).add(clip.take)
+    return {word: len(word_takes) for word, word_takes in takes.items()}
+
+
+def test_unknown_words_get_fewer_takes_than_keywords() -> None:
+    """The default plan (no audio is made): 16 takes per keyword, 2 per unknown word in
+    training; version 3's unknown words took up to 16 each, most of the synthesis."""
+    default = _takes_per_word(CorpusConfig(), "train")
+    assert {word: default[word] for word in KEYWORDS} == {word: 16 for word in KEYWORDS}
+    unknown = {word: count for word, count in default.items() if word not in KEYWORDS}
+    assert len(unknown) == len(UNKNOWN_WORDS) and set(unknown.values()) <= {1, 2} and sum(unknown.values()) >= 2 * len(UNKNOWN_WORDS) - 2
+    # Evaluation splits have a fifth of the clips: 3 takes per keyword, 1 per unknown word.
+    validation = _takes_per_word(CorpusConfig(), "validation")
+    assert {validation[word] for word in KEYWORDS} == {3} and {count for word, count in validation.items() if word not in KEYWORDS} == {1}
+    version3 = _takes_per_word(CorpusConfig(neural_takes_per_unknown_word=None), "train")
+    assert sum(version3.values()) - sum(default.values()) > 300

