@@ -108,6 +108,9 @@ def test_two_workers_propose_what_one_worker_proposes_whatever_the_order(tmp_pat
 @pytest.mark.parametrize("sampler", ["nsga2", "grid", "random"])
 def test_every_sampler_repeats_with_two_workers(tmp_path, sampler):
     assert search(tmp_path, "a", workers=2, sampler=sampler, trials=16, jitter_seed=3) == search(tmp_path, "b", workers=1, sampler=sampler, trials=16)
+    # Likewise with a lag of trained trials and infeasible designs among them.
+    options = dict(sampler=sampler, trials=16, lag_counts=LAG_COUNTS_TRAINED, budget=True)
+    assert search(tmp_path, "c", workers=2, jitter_seed=4, **options) == search(tmp_path, "d", workers=1, **options)
 
 
 def test_with_a_lag_of_trained_trials_two_workers_propose_what_one_worker_proposes(tmp_path):
