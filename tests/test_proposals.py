@@ -17,7 +17,8 @@ import pytest
 from optuna.trial import TrialState
 
 from search._errors import StudyError
-from search.study._proposal import PROPOSAL_ATTR, FixedHistorySampler, proposal_lag
+from search._settings import SETTINGS_ATTR
+from search.study._proposal import LAG_COUNTS_ALL, LAG_COUNTS_TRAINED, PROPOSAL_ATTR, PROPOSAL_LAG_COUNTS_ATTR, FixedHistorySampler, fixed_history_sampler, proposal_lag
 from search.study._target import CLAIMED_BY_ATTR, run_to_target, trial_claim
 from spaces import load_space
 
@@ -38,10 +39,21 @@ def scores(params: dict) -> list[float]:
     return [accuracy, width * (4 if params["cell"] == "lstm" else 3)]
 
 
-def search(tmp_path, name: str, workers: int, sampler: str = "tpe", trials: int = 24, jitter_seed: int = 0) -> list[dict]:
+# A stand-in memory budget: the designs over it are infeasible, finish at once and are
+# never trained, as in a search (about a third of kws-default's designs, and what TPE
+# drifts to, since the stand-in's accuracy grows with the width).
+BUDGET = 384
+
+
+def feasible(params: dict) -> bool:
+    return scores(params)[1] <= BUDGET
+
+
+def search(tmp_path, name: str, workers: int, sampler: str = "tpe", trials: int = 24, jitter_seed: int = 0, lag_counts: str = LAG_COUNTS_ALL, budget: bool = False) -> list[dict]:
     """``workers`` threads, each with its own study object and sampler, sharing one storage
     and the study's file claim, as worker processes do; each trial takes a random time,
-    from ``jitter_seed``, so the workers finish in a different order from run to run."""
+    from ``jitter_seed``, so the workers finish in a different order from run to run.
+    With ``budget``, the designs over :data:`BUDGET` are infeasible and end at once."""
     storage = optuna.storages.InMemoryStorage()
     study = optuna.create_study(study_name=name, storage=storage, directions=DIRECTIONS)
     for params in BASELINES:
@@ -51,11 +63,16 @@ def search(tmp_path, name: str, workers: int, sampler: str = "tpe", trials: int 
     def worker(index: int) -> None:
         try:
             mine = optuna.load_study(study_name=name, storage=storage)
-            mine.sampler = FixedHistorySampler(sampler, 7, SPACE, trials, proposal_lag(workers))
+            mine.sampler = FixedHistorySampler(sampler, 7, SPACE, trials, proposal_lag(workers), lag_counts)
             pace = random.Random(jitter_seed * 100 + index)
 
             def objective(trial):
                 params = {key: trial.suggest_categorical(key, values) for key, values in SPACE.choices.items()}
+                if budget:
+                    # Stored right after the design, as the search's objective does.
+                    trial.set_user_attr("feasible", feasible(params))
+                    if not feasible(params):
+                        return [0.0, scores(params)[1]]
                 time.sleep(pace.uniform(0, 0.02))
                 return scores(params)
 
@@ -91,6 +108,66 @@ def test_two_workers_propose_what_one_worker_proposes_whatever_the_order(tmp_pat
 @pytest.mark.parametrize("sampler", ["nsga2", "grid", "random"])
 def test_every_sampler_repeats_with_two_workers(tmp_path, sampler):
     assert search(tmp_path, "a", workers=2, sampler=sampler, trials=16, jitter_seed=3) == search(tmp_path, "b", workers=1, sampler=sampler, trials=16)
+    # Likewise with a lag of trained trials and infeasible designs among them.
+    options = dict(sampler=sampler, trials=16, lag_counts=LAG_COUNTS_TRAINED, budget=True)
+    assert search(tmp_path, "c", workers=2, jitter_seed=4, **options) == search(tmp_path, "d", workers=1, **options)
+
+
+def test_with_a_lag_of_trained_trials_two_workers_propose_what_one_worker_proposes(tmp_path):
+    """Infeasible designs end at once while others take a random time; whether a trial
+    counts towards the lag follows from its design, so the trial list still repeats."""
+    one = search(tmp_path, "one", workers=1, lag_counts=LAG_COUNTS_TRAINED, budget=True)
+    two = search(tmp_path, "two", workers=2, jitter_seed=1, lag_counts=LAG_COUNTS_TRAINED, budget=True)
+    again = search(tmp_path, "again", workers=2, jitter_seed=2, lag_counts=LAG_COUNTS_TRAINED, budget=True)
+    assert two == one and again == one
+    infeasible = sum(not feasible(params) for params in one)
+    assert 4 <= infeasible <= 20, infeasible
+    # The lag changes which trials a proposal sees, so the trial list is another one.
+    assert one != search(tmp_path, "old", workers=1, budget=True)
+
+
+def replay(workers: int, lag_counts: str, trials: int = 30) -> tuple[list[dict], float]:
+    """The search on a simulated clock: trials over :data:`BUDGET` take no time, the
+    others 1 to 1.9 s; a free worker whose next trial is blocked
+    (``next_trial_blocked``, as the search's workers ask it) idles until a trial ends.
+    Returns the trial list and the seconds workers idled while trials were left to start."""
+    study = optuna.create_study(directions=DIRECTIONS)
+    for params in BASELINES:
+        study.enqueue_trial(params)
+    study.sampler = FixedHistorySampler("tpe", 7, SPACE, trials, proposal_lag(workers), lag_counts)
+    durations = random.Random(5)
+    clock, idle, started = 0.0, 0.0, 0
+    free_since = {worker: 0.0 for worker in range(workers)}
+    busy: dict[int, tuple] = {}
+    while started < trials or busy:
+        for worker in sorted(free_since):
+            if started == trials or study.sampler.next_trial_blocked(study, claim_held=False):
+                break
+            idle += clock - free_since.pop(worker)
+            trial = study.ask()
+            params = {key: trial.suggest_categorical(key, values) for key, values in SPACE.choices.items()}
+            trial.set_user_attr("feasible", feasible(params))
+            values = scores(params) if feasible(params) else [0.0, scores(params)[1]]
+            busy[worker] = (clock + (durations.uniform(1.0, 1.9) if feasible(params) else 0.0), trial, values)
+            started += 1
+        worker, (clock, trial, values) = min(busy.items(), key=lambda item: (item[1][0], item[0]))
+        study.tell(trial, values)
+        del busy[worker]
+        free_since[worker] = clock
+    return [t.params for t in study.get_trials(deepcopy=False)], idle
+
+
+def test_a_lag_of_trained_trials_does_not_wait_where_a_lag_of_numbers_does():
+    """With two workers and trials that train for 1 to 1.9 s, one worker cannot finish two
+    trained trials while the other trains one: counting trained trials, nobody waits;
+    counting numbers, a worker that ran through infeasible trials waits for the other."""
+    trained, trained_idle = replay(2, LAG_COUNTS_TRAINED)
+    numbers, numbers_idle = replay(2, LAG_COUNTS_ALL)
+    assert trained_idle == 0.0
+    assert numbers_idle > 1.0, numbers_idle
+    # Each rule's trial list is the one a single worker makes (it never waits).
+    assert trained == replay(1, LAG_COUNTS_TRAINED)[0]
+    assert numbers == replay(1, LAG_COUNTS_ALL)[0]
 
 
 def test_lag_is_the_workers_and_at_least_two():
@@ -99,19 +176,23 @@ def test_lag_is_the_workers_and_at_least_two():
     assert [proposal_lag(workers) for workers in (1, 2, 3, 8)] == [2, 2, 3, 8]
 
 
-def make_study(states: list[TrialState], owner: str = "") -> optuna.Study:
-    """A study whose trials have the given states, each with a whole design."""
+def make_study(states: list[TrialState], owner: str = "", fits: list = ()) -> optuna.Study:
+    """A study whose trials have the given states, each with a whole design; ``fits``
+    gives the first trials' ``feasible`` attribute (None: not stored yet)."""
     study = optuna.create_study(directions=DIRECTIONS)
     for number, state in enumerate(states):
         params = {**BASELINES[0], "hidden": SPACE.choices["hidden"][number % len(SPACE.choices["hidden"])]}
         distributions = {key: optuna.distributions.CategoricalDistribution(values) for key, values in SPACE.choices.items()}
+        user_attrs = {CLAIMED_BY_ATTR: owner} if owner and state == TrialState.RUNNING else {}
+        if number < len(fits) and fits[number] is not None:
+            user_attrs["feasible"] = fits[number]
         study.add_trial(
             optuna.trial.create_trial(
                 state=state,
                 params=params,
                 distributions=distributions,
                 values=scores(params) if state == TrialState.COMPLETE else None,
-                user_attrs={CLAIMED_BY_ATTR: owner} if owner and state == TrialState.RUNNING else {},
+                user_attrs=user_attrs,
                 system_attrs={PROPOSAL_ATTR: {"params": params, "attrs": {}}},
                 intermediate_values={1: 0.3} if state == TrialState.PRUNED else None,
             )
@@ -156,6 +237,76 @@ def test_the_view_of_trial_n_is_fixed():
     # not stop it (Optuna's own TPE asks a multi-objective study for a single direction
     # when it ranks one), and the proposal is the same either way.
     assert sampler.propose(study, 13)["params"] == sampler.propose(running, 13)["params"]
+
+
+def test_infeasible_trials_do_not_count_towards_the_lag():
+    """Trial 13 comes next with lag 2: trials 12 and 9 train, 10 and 11 were infeasible.
+    Counting trained trials, 9 may still run (shown running), and 10 and 11 are shown
+    final; counting numbers, 9 and 10 must be final."""
+    states = [TrialState.COMPLETE] * 9 + [TrialState.RUNNING] + [TrialState.COMPLETE] * 2 + [TrialState.RUNNING]
+    fits = [True] * 10 + [False, False, True]
+    study = make_study(states, f"{socket.gethostname()}:{os.getpid()}", fits)
+    trained = FixedHistorySampler("tpe", 0, SPACE, 40, lag=2, lag_counts=LAG_COUNTS_TRAINED)
+    numbers = FixedHistorySampler("tpe", 0, SPACE, 40, lag=2)
+    assert not trained.next_trial_blocked(study, claim_held=True)
+    assert numbers.blocking_trial(study, 13).number == 9
+    view = trained.view_of(study, 13)
+    assert [t.state for t in view] == [TrialState.COMPLETE] * 9 + [TrialState.RUNNING] + [TrialState.COMPLETE] * 2 + [TrialState.RUNNING]
+    assert view[10].values == study.trials[10].values and view[9].values is None
+    # The lag counts the two trials that train, however many infeasible ones lie between.
+    assert trained.shown_running(study.trials, 13) == {9, 12}
+    assert numbers.shown_running(study.trials, 13) == {11, 12}
+
+
+def test_a_trial_in_the_window_is_waited_for_until_it_is_known_to_train_and_an_infeasible_one_until_final():
+    alive = f"{socket.gethostname()}:{os.getpid()}"
+    trained = FixedHistorySampler("tpe", 0, SPACE, 40, lag=2, lag_counts=LAG_COUNTS_TRAINED)
+    running, complete = TrialState.RUNNING, TrialState.COMPLETE
+    # Trial 11's feasibility is not stored yet: whether 10 is in the window depends on it.
+    unknown = make_study([complete] * 10 + [running] * 2, alive, [True] * 11 + [None])
+    def blocker(study: optuna.Study):
+        trial = trained.blocking_trial(study, 12)
+        return None if trial is None else trial.number
+
+    assert blocker(unknown) == 10
+    # Known to train: trials 10 and 11 are the window, nothing is waited for.
+    assert blocker(make_study([complete] * 10 + [running] * 2, alive, [True] * 12)) is None
+    # Infeasible and still running (its milliseconds): in the window, it is waited for.
+    assert blocker(make_study([complete] * 10 + [running] * 2, alive, [True] * 11 + [False])) == 11
+    # Enqueued designs count as training whatever their cost.
+    queued = make_study([complete] * 10, alive, [True] * 10)
+    queued.enqueue_trial(BASELINES[0])
+    queued.enqueue_trial(BASELINES[1])
+    for _ in range(2):
+        trial = queued.ask()
+        trial.set_user_attr("feasible", False)
+    assert trained.shown_running(queued.trials, 12) == {10, 11}
+
+
+def test_a_study_keeps_the_lag_rule_it_was_created_with(tmp_path):
+    """A new study stores that its lag counts trained trials; one created before that
+    was stored keeps counting every trial on resume, so its trial list is kept."""
+    from search.storage import open_storage
+    from search.study import build_settings
+    from search.study._study import open_study
+
+    settings, space, _ = build_settings(device="cortex-m7", budget="100KB", space="kws-small")
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    created = open_study(settings, "new", storage, trials=10, create=True)
+    assert created.user_attrs[PROPOSAL_LAG_COUNTS_ATTR] == LAG_COUNTS_TRAINED
+    assert fixed_history_sampler(created, "tpe", 0, space, 10).lag_counts == LAG_COUNTS_TRAINED
+    # A study made before: as open_study made it then, without the attribute.
+    optuna.create_study(study_name="old", storage=storage, directions=settings.directions).set_user_attr(SETTINGS_ATTR, settings.to_json())
+    old = open_study(settings, "old", storage, trials=10, create=True)
+    assert PROPOSAL_LAG_COUNTS_ATTR not in old.user_attrs
+    sampler = fixed_history_sampler(old, "tpe", 0, space, 10)
+    assert sampler.lag_counts == LAG_COUNTS_ALL
+    states = [TrialState.COMPLETE] * 9 + [TrialState.RUNNING] + [TrialState.COMPLETE] * 2 + [TrialState.RUNNING]
+    study = make_study(states, f"{socket.gethostname()}:{os.getpid()}", [True] * 10 + [False, False, True])
+    assert sampler.shown_running(study.trials, 13) == {11, 12} and sampler.next_trial_blocked(study, claim_held=True)
+    old.set_user_attr(PROPOSAL_LAG_COUNTS_ATTR, "every other trial")
+    with pytest.raises(StudyError, match=r"counts its proposal lag in 'every other trial', which this version does not know"):
+        fixed_history_sampler(old, "tpe", 0, space, 10)
 
 
 # ---------------------------------------------------------------- end to end

@@ -3,28 +3,32 @@
 Optuna's samplers propose a trial from whatever the study holds when it is asked; with
 several workers that is whichever trials happened to finish first, so two runs with the
 same seed propose different designs. Here the design of trial number ``n`` is a function
-of the seed, ``n`` and a *fixed view* of the study alone:
+of the seed, ``n`` and a *fixed view* of the study alone. Walking back from ``n - 1``
+until ``lag`` trials that train have been passed gives a window:
 
-* the trials numbered below ``n - lag``, in their final states (a worker that would
-  propose trial ``n`` waits until they are final: bounded staleness);
-* the trials numbered ``n - lag`` to ``n - 1`` as running, each with the design proposed
-  for it (so TPE's constant liar steers away from them; that design is stored when the
-  trial is created, under the study's trial claim, before the next trial can exist);
+* the trials before the window, in their final states (a worker that would propose
+  trial ``n`` waits until they are final: bounded staleness);
+* in the window, the trials that train as running, each with the design proposed for it
+  (so TPE's constant liar steers away from them; that design is stored when the trial is
+  created, under the study's trial claim, before the next trial can exist), and the
+  infeasible ones (over a limit, never trained, final within milliseconds) final;
 
 proposed by a fresh sampler (the run's ``--sampler``) whose random state is seeded from
-``(seed, n)``, inside a throwaway in-memory copy of that view. Neither which process asks
-nor when changes the view or the seed, so the trial list and the front are the same
-whatever the worker count, the order in which workers finish, and the load.
+``(seed, n)``, inside a throwaway in-memory copy of that view. Whether a trial trains
+follows from its design (the ``feasible`` attribute its cost gives, stored right after
+the design, and waited for until then); repeats of a design and enqueued designs count
+as training. Neither which process asks nor when changes the view or the seed, so the
+trial list and the front are the same whatever the worker count, the order in which
+workers finish, and the load.
 
 ``lag`` is fixed when a study is created, stored with it and kept on resume: the trials
-trained at once (``--parallel``, by default ``--workers``), at least 2. With at most
-``lag`` trials in training, the trials ``lag`` or more places back are always final, so
-no worker waits (a lag of one less, tried first, made the default 2-worker search wait
-whenever the later of two trials finished first: 183 s against 113 s before). ``--workers 1``
-and ``--workers 2`` therefore make the same trial list; with more workers ``lag`` grows
-(a study run with 4 workers repeats itself, not a 2-worker study), and a study shared by
-many machines states their total with ``--parallel``. A worker waits only when more
-trials train at once than ``--parallel`` said.
+trained at once (``--parallel``, by default ``--workers``), at least 2, so ``--workers 1``
+and ``--workers 2`` make the same trial list. A worker still waits when the other
+workers went through ``lag`` training trials while a trial it needs was training (with 2
+workers: the other one finished two while it trained one), and for the milliseconds of
+an infeasible trial in the window. A study created before the lag counted trained trials
+(no :data:`PROPOSAL_LAG_COUNTS_ATTR`) counts every trial on resume, so keeps its trial
+list; there a worker also waits after running through infeasible trials.
 
 Enqueued trials (the plain baselines, the retry of an interrupted trial) keep their
 stored design and never wait. The ``random`` sampler reads no history and never waits.
@@ -48,6 +52,12 @@ from search.study._target import CLAIMED_BY_ATTR, PROPOSAL_POLL_SECONDS
 
 # The study user attribute holding the lag (fixed when the study is created).
 PROPOSAL_LAG_ATTR = "proposal_lag"
+# The study user attribute saying what the lag counts, fixed when the study is created;
+# a study without it was created when the lag counted every trial.
+PROPOSAL_LAG_COUNTS_ATTR = "proposal_lag_counts"
+LAG_COUNTS_TRAINED = "trained trials"
+LAG_COUNTS_ALL = "trials"
+LAG_COUNTS = (LAG_COUNTS_TRAINED, LAG_COUNTS_ALL)
 # The trial system attribute holding a sampled trial's design and the sampler's own
 # attributes of it (NSGA-II's generation, the grid point), written when it is created.
 PROPOSAL_ATTR = "proposal"
@@ -70,17 +80,22 @@ class FixedHistorySampler(optuna.samplers.BaseSampler):
     """Proposes trial ``n`` from the fixed view of the study described in this module.
 
     ``sampler_name`` is the run's ``--sampler`` (TPE, NSGA-II, grid, random), built
-    afresh for each proposal; ``trials`` is the study's target (NSGA-II's population).
+    afresh for each proposal; ``trials`` is the study's target (NSGA-II's population);
+    ``lag_counts`` what the lag counts (:data:`LAG_COUNTS`; a study that does not say
+    counts every trial).
     """
 
-    def __init__(self, sampler_name: str, seed: int, space: DesignSpace, trials: int, lag: int):
+    def __init__(self, sampler_name: str, seed: int, space: DesignSpace, trials: int, lag: int, lag_counts: str = LAG_COUNTS_ALL):
         from search.study._study import create_sampler
 
         if lag < 1:
             raise ValueError(f"lag must be at least 1, got {lag}")
+        if lag_counts not in LAG_COUNTS:
+            raise ValueError(f"unknown lag count {lag_counts!r}; valid: {', '.join(LAG_COUNTS)}")
         self.sampler_name = sampler_name
         self.seed = seed
         self.lag = lag
+        self.lag_counts = lag_counts
         self.reads_history = sampler_name not in HISTORY_FREE_SAMPLERS
         # By name: a space read back from a study's stored settings lists its dimensions
         # in another order than the YAML file, and the order of the draws must not change.
@@ -88,14 +103,49 @@ class FixedHistorySampler(optuna.samplers.BaseSampler):
         self._make = lambda trial_seed: create_sampler(sampler_name, trial_seed, space, trials)
         self._proposed: dict[int, dict[str, Any]] = {}
 
+    # ------------------------------------------------------------ the window
+
+    def _trains(self, trial: FrozenTrial) -> Optional[bool]:
+        """Whether ``trial`` counts towards the lag; None while that is not known yet."""
+        if self.lag_counts == LAG_COUNTS_ALL or "fixed_params" in trial.system_attrs:
+            return True
+        feasible = trial.user_attrs.get("feasible")
+        if feasible is None:
+            # Stored right after the design; a trial that ended without it counts, as it
+            # did when every trial counted.
+            return None if trial.state == TrialState.RUNNING else True
+        return bool(feasible)
+
+    def shown_running(self, trials: list[FrozenTrial], number: int) -> set[int]:
+        """The numbers of the trials the proposal of trial ``number`` shows as running:
+        those that train among the trials back to the ``lag``-th that trains. Every other
+        earlier trial is shown final, so must be final. A running trial not yet known to
+        train ends the walk: it and all before it are waited for until it is known."""
+        running: set[int] = set()
+        counted = 0
+        for trial in sorted(trials, key=lambda t: t.number, reverse=True):
+            if counted == self.lag:
+                break
+            if trial.number >= number:
+                continue
+            trains = self._trains(trial)
+            if trains is None:
+                break
+            if trains:
+                running.add(trial.number)
+                counted += 1
+        return running
+
     # ------------------------------------------------------------ waiting
 
     def blocking_trial(self, study: optuna.Study, number: int) -> Optional[FrozenTrial]:
         """The first unfinished trial that the proposal of trial ``number`` must see finished."""
         if not self.reads_history:
             return None
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if trial.number < number - self.lag:
+        trials = study.get_trials(deepcopy=False)
+        running = self.shown_running(trials, number)
+        for trial in trials:
+            if trial.state == TrialState.RUNNING and trial.number < number and trial.number not in running:
                 return trial
         return None
 
@@ -134,14 +184,13 @@ class FixedHistorySampler(optuna.samplers.BaseSampler):
         """The trials the proposal of trial ``number`` sees, as copies for a throwaway study."""
         if not self.reads_history:
             return []
+        trials = study.get_trials(deepcopy=False)
+        running = self.shown_running(trials, number)
         view = []
-        for trial in study.get_trials(deepcopy=False):
+        for trial in trials:
             if trial.number >= number or trial.state == TrialState.WAITING:
                 continue
-            if trial.number < number - self.lag:
-                view.append(self._final_copy(trial))
-            else:
-                view.append(self._running_copy(trial))
+            view.append(self._running_copy(trial) if trial.number in running else self._final_copy(trial))
         return view
 
     def _distributions(self, params: dict[str, Any]) -> dict[str, BaseDistribution]:
@@ -230,6 +279,10 @@ def _check_owner_alive(trial: FrozenTrial, claim_held: bool) -> None:
 
 def fixed_history_sampler(study: optuna.Study, sampler_name: str, seed: int, space: DesignSpace, trials: int) -> FixedHistorySampler:
     """The sampler of a process running trials of ``study``, with the lag stored in it
-    (a study made before lags were stored gets the one of a single worker)."""
+    (a study made before lags were stored gets the one of a single worker) and what it
+    counts (a study made before that was stored counts every trial)."""
     lag = int(study.user_attrs.get(PROPOSAL_LAG_ATTR, proposal_lag(1)))
-    return FixedHistorySampler(sampler_name, seed, space, trials, lag)
+    lag_counts = study.user_attrs.get(PROPOSAL_LAG_COUNTS_ATTR, LAG_COUNTS_ALL)
+    if lag_counts not in LAG_COUNTS:
+        raise StudyError(f"study {study.study_name!r} counts its proposal lag in {lag_counts!r}, which this version does not know; run it with the version that created it")
+    return FixedHistorySampler(sampler_name, seed, space, trials, lag, lag_counts)

@@ -32,6 +32,7 @@ from spaces import ArchConfig, DesignSpace, parse_space
 from search._settings import SETTINGS_ATTR, RunSettings, limits_of
 from search.storage import StudyError, design_is_stored, mark_design_stored
 from search.study._processes import deferred_interrupts, stop_if_requested, worker_id
+from search.study._proposal import LAG_COUNTS_TRAINED, PROPOSAL_LAG_COUNTS_ATTR
 from search.study._target import CLAIMED_BY_ATTR, fail_stale_trials
 from search.training import ProxyResult, Trainer, summary_attrs
 
@@ -123,6 +124,8 @@ def open_study(settings: RunSettings, study_name: str, storage: optuna.storages.
         raise StudyError(f"no study {study_name!r} in this storage; start it with 'search run --study {study_name}'")
     study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler, directions=settings.directions, load_if_exists=True)
     study.set_user_attr(SETTINGS_ATTR, settings.to_json())
+    # Only here, at creation: a study made before this lacks it and keeps its trial list.
+    study.set_user_attr(PROPOSAL_LAG_COUNTS_ATTR, LAG_COUNTS_TRAINED)
     name_objectives(study, settings)
     return study
 
