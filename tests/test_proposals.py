@@ -358,5 +358,5 @@ def test_parallel_is_fixed_when_the_study_is_created(tmp_path, monkeypatch):
     options = dict(device="cortex-m7", budget="100KB", space="kws-small", utterances_per_class=20, fidelity=Fidelity(epochs=1), out=tmp_path, study="p", progress=False, workers=1)
     assert search.run(trials=1, parallel=4, **options).study.user_attrs[PROPOSAL_LAG_ATTR] == 4
     assert search.run(trials=1, **options).study.user_attrs[PROPOSAL_LAG_ATTR] == 4  # resumed: kept
-    with pytest.raises(UsageError, match=r"from the trials 4 or more places before it .* --parallel 2 would change its trial list"):
+    with pytest.raises(UsageError, match=r"with the results of all but the last 4 trained trials .* --parallel 2 would change its trial list"):
         search.run(trials=1, parallel=2, **options)

@@ -594,8 +594,8 @@ def run(
             study_obj.set_user_attr(PROPOSAL_LAG_ATTR, lag)
         elif parallel is not None and stored_lag != lag:
             raise UsageError(
-                f"study {study_name!r} proposes each trial from the trials {stored_lag} or more places before it (fixed when it was "
-                f"created); --parallel {parallel} would change its trial list: drop --parallel, or start a new --study"
+                f"study {study_name!r} proposes each trial with the results of all but the last {stored_lag} trained trials "
+                f"(fixed when it was created); --parallel {parallel} would change its trial list: drop --parallel, or start a new --study"
             )
         study_obj.sampler = fixed_history_sampler(study_obj, settings.sampler, settings.seed, design_space, trials)
         recovered = recover_interrupted(study_obj, claim_held=claim.exclusive)
