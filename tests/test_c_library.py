@@ -145,7 +145,17 @@ def test_example_streams_a_wav_file(library, tmp_path: Path):
     names = set(library["data"].class_names)
     assert all(line.split()[2] in names for line in lines)  # "1.000 s: <class> <scores>"
     wrong = subprocess.run([str(library["dir"] / "example"), str(tmp_path / "missing.wav")], capture_output=True, text=True)
-    assert wrong.returncode == 2 and wrong.stderr.startswith("error:")
+    assert wrong.returncode == 2 and wrong.stderr.startswith("error: cannot open")
+    (tmp_path / "text.wav").write_text("not audio")
+    wrong = subprocess.run([str(library["dir"] / "example"), str(tmp_path / "text.wav")], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "is not a RIFF/WAVE file" in wrong.stderr
+    with wave.open(str(tmp_path / "slow.wav"), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(8000)
+        handle.writeframes(audio[:8000].tobytes())
+    wrong = subprocess.run([str(library["dir"] / "example"), str(tmp_path / "slow.wav")], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "need 16-bit mono PCM at 16000 Hz, got 1 channel(s), 16 bits, 8000 Hz" in wrong.stderr
 
 
 def test_front_end_cost_counts_the_generated_tables(library):

@@ -568,6 +568,57 @@ int ghostrnn_kws_push(ghostrnn_kws *kws, const int16_t *hop, int32_t *scores);
     return extra
 
 
+_WAV_READER = r"""static unsigned read_u32(const unsigned char *p) { return p[0] | (p[1] << 8) | ((unsigned)p[2] << 16) | ((unsigned)p[3] << 24); }
+static unsigned read_u16(const unsigned char *p) { return p[0] | (p[1] << 8); }
+
+/* Opens a 16-bit mono PCM WAV at the model's rate, positioned at its samples; on any other
+ * file prints why and returns NULL. *data_bytes (if given) gets the data chunk's size. */
+static FILE *open_wav(const char *path, unsigned *data_bytes) {
+    FILE *file = fopen(path, "rb");
+    if (!file) {
+        fprintf(stderr, "error: cannot open %s\n", path);
+        return NULL;
+    }
+    unsigned char head[12], chunk[8];
+    if (fread(head, 1, 12, file) != 12 || memcmp(head, "RIFF", 4) || memcmp(head + 8, "WAVE", 4)) {
+        fprintf(stderr, "error: %s is not a RIFF/WAVE file\n", path);
+        fclose(file);
+        return NULL;
+    }
+    unsigned channels = 0, rate = 0, bits = 0;
+    for (;;) {
+        if (fread(chunk, 1, 8, file) != 8) {
+            fprintf(stderr, "error: no data chunk in %s\n", path);
+            fclose(file);
+            return NULL;
+        }
+        unsigned size = read_u32(chunk + 4);
+        if (!memcmp(chunk, "fmt ", 4)) {
+            unsigned char fmt[64];
+            if (size > sizeof fmt || fread(fmt, 1, size, file) != size) {
+                fprintf(stderr, "error: %s has a malformed fmt chunk\n", path);
+                fclose(file);
+                return NULL;
+            }
+            channels = read_u16(fmt + 2);
+            rate = read_u32(fmt + 4);
+            bits = read_u16(fmt + 14);
+        } else if (!memcmp(chunk, "data", 4)) {
+            if (data_bytes) *data_bytes = size;
+            break;
+        } else {
+            fseek(file, (long)(size + (size & 1)), SEEK_CUR);
+        }
+    }
+    if (channels != 1 || bits != 16 || rate != GHOSTRNN_SAMPLE_RATE) {
+        fprintf(stderr, "error: need 16-bit mono PCM at %d Hz, got %u channel(s), %u bits, %u Hz\n", GHOSTRNN_SAMPLE_RATE, channels, bits, rate);
+        fclose(file);
+        return NULL;
+    }
+    return file;
+}
+"""
+
 _EXAMPLE = r"""/* Stream a 16-bit mono WAV through the exported keyword spotter, hop by hop.
  * Usage: ./example clip.wav [--every-hop]   (prints the class after each full utterance) */
 #include <stdio.h>
@@ -575,9 +626,7 @@ _EXAMPLE = r"""/* Stream a 16-bit mono WAV through the exported keyword spotter,
 #include <string.h>
 #include "ghostrnn_model.h"
 
-static unsigned read_u32(const unsigned char *p) { return p[0] | (p[1] << 8) | ((unsigned)p[2] << 16) | ((unsigned)p[3] << 24); }
-static unsigned read_u16(const unsigned char *p) { return p[0] | (p[1] << 8); }
-
+%WAV_READER%
 static int best_class(const int32_t *scores) {
     int best = 0;
     for (int k = 1; k < GHOSTRNN_CLASSES; k++) if (scores[k] > scores[best]) best = k;
@@ -590,39 +639,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     int every_hop = argc > 2 && strcmp(argv[2], "--every-hop") == 0;
-    FILE *file = fopen(argv[1], "rb");
-    if (!file) {
-        fprintf(stderr, "error: cannot open %s\n", argv[1]);
-        return 2;
-    }
-    unsigned char head[12], chunk[8];
-    if (fread(head, 1, 12, file) != 12 || memcmp(head, "RIFF", 4) || memcmp(head + 8, "WAVE", 4)) {
-        fprintf(stderr, "error: %s is not a RIFF/WAVE file\n", argv[1]);
-        return 2;
-    }
-    unsigned channels = 0, rate = 0, bits = 0;
-    for (;;) {
-        if (fread(chunk, 1, 8, file) != 8) {
-            fprintf(stderr, "error: no data chunk in %s\n", argv[1]);
-            return 2;
-        }
-        unsigned size = read_u32(chunk + 4);
-        if (!memcmp(chunk, "fmt ", 4)) {
-            unsigned char fmt[64];
-            if (size > sizeof fmt || fread(fmt, 1, size, file) != size) return 2;
-            channels = read_u16(fmt + 2);
-            rate = read_u32(fmt + 4);
-            bits = read_u16(fmt + 14);
-        } else if (!memcmp(chunk, "data", 4)) {
-            break;
-        } else {
-            fseek(file, (long)(size + (size & 1)), SEEK_CUR);
-        }
-    }
-    if (channels != 1 || bits != 16 || rate != GHOSTRNN_SAMPLE_RATE) {
-        fprintf(stderr, "error: need 16-bit mono PCM at %d Hz, got %u channel(s), %u bits, %u Hz\n", GHOSTRNN_SAMPLE_RATE, channels, bits, rate);
-        return 2;
-    }
+    FILE *file = open_wav(argv[1], NULL);
+    if (!file) return 2;
     static ghostrnn_kws kws; /* about 10 KB: keep it off the stack */
     ghostrnn_kws_reset(&kws);
     int16_t hop[GHOSTRNN_HOP_SAMPLES];
@@ -657,9 +675,7 @@ _SE_EXAMPLE = r"""/* Stream a noisy 16-bit mono WAV through the exported speech 
 #include <string.h>
 #include "ghostrnn_model.h"
 
-static unsigned read_u32(const unsigned char *p) { return p[0] | (p[1] << 8) | ((unsigned)p[2] << 16) | ((unsigned)p[3] << 24); }
-static unsigned read_u16(const unsigned char *p) { return p[0] | (p[1] << 8); }
-static void put_u32(unsigned char *p, unsigned v) { for (int k = 0; k < 4; k++) p[k] = (unsigned char)(v >> (8 * k)); }
+%WAV_READER%static void put_u32(unsigned char *p, unsigned v) { for (int k = 0; k < 4; k++) p[k] = (unsigned char)(v >> (8 * k)); }
 static void put_u16(unsigned char *p, unsigned v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
 
 static void write_wav_header(FILE *out, unsigned samples) {
@@ -690,40 +706,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s noisy.wav [enhanced.wav]\n", argv[0]);
         return 2;
     }
-    FILE *file = fopen(argv[1], "rb");
-    if (!file) {
-        fprintf(stderr, "error: cannot open %s\n", argv[1]);
-        return 2;
-    }
-    unsigned char head[12], chunk[8];
-    if (fread(head, 1, 12, file) != 12 || memcmp(head, "RIFF", 4) || memcmp(head + 8, "WAVE", 4)) {
-        fprintf(stderr, "error: %s is not a RIFF/WAVE file\n", argv[1]);
-        return 2;
-    }
-    unsigned channels = 0, rate = 0, bits = 0, data_bytes = 0;
-    for (;;) {
-        if (fread(chunk, 1, 8, file) != 8) {
-            fprintf(stderr, "error: no data chunk in %s\n", argv[1]);
-            return 2;
-        }
-        unsigned size = read_u32(chunk + 4);
-        if (!memcmp(chunk, "fmt ", 4)) {
-            unsigned char fmt[64];
-            if (size > sizeof fmt || fread(fmt, 1, size, file) != size) return 2;
-            channels = read_u16(fmt + 2);
-            rate = read_u32(fmt + 4);
-            bits = read_u16(fmt + 14);
-        } else if (!memcmp(chunk, "data", 4)) {
-            data_bytes = size;
-            break;
-        } else {
-            fseek(file, (long)(size + (size & 1)), SEEK_CUR);
-        }
-    }
-    if (channels != 1 || bits != 16 || rate != GHOSTRNN_SAMPLE_RATE) {
-        fprintf(stderr, "error: need 16-bit mono PCM at %d Hz, got %u channel(s), %u bits, %u Hz\n", GHOSTRNN_SAMPLE_RATE, channels, bits, rate);
-        return 2;
-    }
+    unsigned data_bytes = 0;
+    FILE *file = open_wav(argv[1], &data_bytes);
+    if (!file) return 2;
     FILE *out = NULL;
     unsigned total = data_bytes / 2, written = 0;
     if (argc > 2) {
@@ -770,6 +755,9 @@ int main(int argc, char **argv) {
     return 0;
 }
 """
+
+# Both examples read their input with the one WAV reader.
+_EXAMPLE, _SE_EXAMPLE = (text.replace("%WAV_READER%", _WAV_READER) for text in (_EXAMPLE, _SE_EXAMPLE))
 
 _MAKEFILE = """# Build the exported keyword spotter: `make` (host), or e.g.
 #   make CC=arm-none-eabi-gcc CFLAGS="-mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard -O2 -std=c99" libghostrnn.a
