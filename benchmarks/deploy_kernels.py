@@ -90,7 +90,7 @@ def _object_flash(paths: list[Path]) -> int:
 
 def library_flash(config: ArchConfig) -> dict:
     """Flash of the exported library's objects for the Cortex-M7 vs the analytic flash."""
-    from cost_models.deploy import TARGETS, front_end_cost, quantize_model, write_c_library
+    from cost_models.deploy import TARGETS, front_end_footprint, quantize_model, write_c_library
     from search.results._c_export import front_end_spec
 
     torch.manual_seed(0)
@@ -119,14 +119,14 @@ def library_flash(config: ArchConfig) -> dict:
         "analytic_total_flash_bytes": cost.flash_bytes,
         "library_vs_analytic_total": (model_flash + objects["ghostrnn_features"]) / cost.flash_bytes - 1,
         "front_end_flash_bytes": objects["ghostrnn_features"],
-        "front_end_tables_bytes": front_end_cost(spec).table_bytes,
-        "front_end_state_bytes": front_end_cost(spec).state_bytes,
+        "front_end_tables_bytes": front_end_footprint(spec).table_bytes,
+        "front_end_state_bytes": front_end_footprint(spec).state_bytes,
     }
 
 
 def front_end_per_hop() -> dict:
     """The exported front ends in the emulator: instructions per steady-state hop, and latency."""
-    from cost_models.deploy import front_end_cost, measure_front_end, quantize_model
+    from cost_models.deploy import front_end_footprint, measure_front_end, quantize_model
     from search.results._c_export import front_end_spec
 
     rng = np.random.default_rng(0)
@@ -137,7 +137,7 @@ def front_end_per_hop() -> dict:
         torch.manual_seed(0)
         quantized = quantize_model(build_model(config).eval(), config)
         spec = front_end_spec(config, torch.zeros(config.input_size), torch.ones(config.input_size))
-        cost = front_end_cost(spec)
+        cost = front_end_footprint(spec)
         rows = {}
         for isa in DEVICES:
             device = load_device(isa)

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from cost_models import measurement_available
-from cost_models.deploy import LIBRARY_FILES, build_library_driver, front_end_cost, host_compiler, measure_front_end, quantize_model, run_library_driver, simulate, write_c_library
+from cost_models.deploy import LIBRARY_FILES, build_library_driver, front_end_footprint, host_compiler, measure_front_end, quantize_model, run_library_driver, simulate, write_c_library
 from search.data import compute_features, load_kws_data
 from search.results._c_export import front_end_spec
 from spaces import ArchConfig, build_model
@@ -159,7 +159,7 @@ def test_example_streams_a_wav_file(library, tmp_path: Path):
 
 
 def test_front_end_cost_counts_the_generated_tables(library):
-    cost = front_end_cost(library["spec"])
+    cost = front_end_footprint(library["spec"])
     # The audio window (int16) and the n_fft float work buffer are the state.
     assert cost.state_bytes == 2 * 640 + 4 * 1024 + 4
     assert 8_000 < cost.table_bytes < 20_000

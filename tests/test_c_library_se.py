@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from cost_models import measurement_available
-from cost_models.deploy import LIBRARY_FILES, build_library_driver, front_end_cost, host_compiler, quantize_model, run_library_driver, simulate, write_c_library
+from cost_models.deploy import LIBRARY_FILES, build_library_driver, front_end_footprint, host_compiler, quantize_model, run_library_driver, simulate, write_c_library
 from search.data import apply_mask, load_se_data, log_magnitude
 from search.results._c_export import c_library_summary, export_c_library, front_end_spec
 from spaces import ArchConfig, build_model
@@ -133,7 +133,7 @@ def test_se_example_writes_the_enhanced_wav(library, se_data, tmp_path: Path):
 
 
 def test_se_front_end_cost_counts_the_overlap_add(library):
-    cost = front_end_cost(library["spec"])
+    cost = front_end_footprint(library["spec"])
     # int16 window, float FFT buffer and sample count, and the float overlap of one hop.
     assert cost.state_bytes == 2 * 256 + 4 * 256 + 4 + 4 * 128
     assert cost.ops_per_frame["fft_butterflies"] == 2 * 64 * 7 and cost.ops_per_frame["square_roots"] == 129

@@ -19,7 +19,7 @@ from cost_models import (
     measurement_available,
 )
 from cost_models.deploy import FrontEndSpec, measure_front_end, quantize_model
-from cost_models.deploy import front_end_cost as generated_front_end_cost
+from cost_models.deploy import front_end_footprint
 from spaces import FEATURE_FRONT_ENDS, FEATURE_RECIPES, ArchConfig, FeatureFrontEnd, FeatureRecipe, build_model, dct_matrix, mel_filterbank
 
 # Tolerances of the analytic front end against the compiled, emulated C front end. The
@@ -43,7 +43,7 @@ def test_tables_and_state_are_the_generated_librarys(name):
     # filterbank) count the same tables and the same per-stream state.
     dims = FEATURE_FRONT_ENDS[name].dims
     cost = front_end_cost(ArchConfig(features=name), load_device("cortex-m7"))
-    generated = generated_front_end_cost(library_spec(name, torch.zeros(dims), torch.ones(dims)))
+    generated = front_end_footprint(library_spec(name, torch.zeros(dims), torch.ones(dims)))
     assert cost.table_bytes == generated.table_bytes
     assert cost.state_bytes == generated.state_bytes == 640 * 2 + 1024 * 4 + 4
     assert cost.work.butterflies == generated.ops_per_frame["fft_butterflies"] == 256 * 9

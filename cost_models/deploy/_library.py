@@ -91,7 +91,7 @@ class FrontEndSpec:
 
 
 @dataclass(frozen=True)
-class FrontEndCost:
+class FrontEndFootprint:
     """What the front end stores and keeps per stream (bytes), from the generated tables."""
 
     table_bytes: int  # const tables in flash: window, twiddles, filterbank, DCT, normalisation
@@ -147,7 +147,7 @@ def _check(spec: FrontEndSpec, model: QuantizedModel) -> None:
         raise LibraryError(f"the front end gives {spec.dims} values per frame, the model takes {config.input_size}")
 
 
-def front_end_cost(spec: FrontEndSpec) -> FrontEndCost:
+def front_end_footprint(spec: FrontEndSpec) -> FrontEndFootprint:
     """Flash of the front end's const tables and RAM of its per-stream state, in bytes.
 
     The analytic cost model's layout (``cost_models.FrontEndLayout``) of this spec, so the
@@ -161,7 +161,7 @@ def front_end_cost(spec: FrontEndSpec) -> FrontEndCost:
     )
     work = layout.work()
     dct_macs = spec.dct.numel() if spec.dct is not None else 0
-    return FrontEndCost(layout.table_bytes(), layout.state_bytes(), {"fft_butterflies": work.butterflies, "mel_macs": len(weights), "dct_macs": dct_macs, "logs": work.logs, "square_roots": work.roots})
+    return FrontEndFootprint(layout.table_bytes(), layout.state_bytes(), {"fft_butterflies": work.butterflies, "mel_macs": len(weights), "dct_macs": dct_macs, "logs": work.logs, "square_roots": work.roots})
 
 
 def _features_c(spec: FrontEndSpec, model: QuantizedModel) -> str:
