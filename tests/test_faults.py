@@ -51,7 +51,16 @@ def load_trials(storage: str) -> list[optuna.trial.FrozenTrial]:
 # ---------------------------------------------------------------- signals
 
 
-def test_deferred_interrupts_hold_the_signal_until_the_block_ends():
+@pytest.fixture
+def sigint_raises():
+    """Python's own Ctrl-C handler for the test: a suite started in the background by a
+    non-interactive shell inherits SIGINT ignored, and then no signal would arrive."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_deferred_interrupts_hold_the_signal_until_the_block_ends(sigint_raises):
     reached = []
     with pytest.raises(KeyboardInterrupt):
         with deferred_interrupts():
@@ -71,7 +80,7 @@ class InterruptingSampler(optuna.samplers.RandomSampler):
         return super().sample_independent(study, trial, name, distribution)
 
 
-def test_interrupt_while_sampling_stores_a_whole_design_and_its_retry_is_the_same():
+def test_interrupt_while_sampling_stores_a_whole_design_and_its_retry_is_the_same(sigint_raises):
     settings, space, _ = build_settings(device="cortex-m7", budget="100KB", space="kws-small")
 
     def trainer(config):
