@@ -30,7 +30,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -276,6 +276,35 @@ def _run_job(utterances: Sequence[Utterance], max_crashes: int = 8) -> list[np.n
     raise RuntimeError(f"eSpeak NG crashed more than {max_crashes} times in one job")
 
 
+def helper_processes(workers: Optional[int] = None) -> int:
+    """How many helper processes run at once: ``workers``, by default up to 2 cores."""
+    return workers or max(1, min(2, os.cpu_count() or 1))
+
+
+def run_jobs(
+    items: Sequence[Any],
+    job_size: int,
+    run_job: Callable[[list[Any]], list[np.ndarray]],
+    workers: Optional[int] = None,
+    progress: Optional[Callable[[int], None]] = None,
+) -> list[np.ndarray]:
+    """``run_job`` on fixed slices of ``job_size`` items, at most ``workers`` at once; the
+    results in input order. ``progress`` gets the item count of each finished job."""
+    jobs = [list(items[start : start + job_size]) for start in range(0, len(items), job_size)]
+    if not jobs:
+        return []
+    results: list[list[np.ndarray]] = [[] for _ in jobs]
+    # Threads only wait on the helper processes; the work happens in those.
+    with ThreadPoolExecutor(max_workers=min(helper_processes(workers), len(jobs))) as pool:
+        futures = {pool.submit(run_job, job): index for index, job in enumerate(jobs)}
+        for future in futures:
+            index = futures[future]
+            results[index] = future.result()
+            if progress is not None:
+                progress(len(jobs[index]))
+    return [audio for job_result in results for audio in job_result]
+
+
 def synthesize(
     utterances: Sequence[Utterance],
     workers: Optional[int] = None,
@@ -287,20 +316,7 @@ def synthesize(
     fresh processes (at most ``workers`` at once, default: up to 2 cores). ``progress``
     is called with the number of utterances each finished job said.
     """
-    jobs = [list(utterances[start : start + JOB_SIZE]) for start in range(0, len(utterances), JOB_SIZE)]
-    if not jobs:
-        return []
-    workers = workers or max(1, min(2, os.cpu_count() or 1))
-    results: list[list[np.ndarray]] = [[] for _ in jobs]
-    # Threads only wait on the helper processes; the work happens in those.
-    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        futures = {pool.submit(_run_job, job): index for index, job in enumerate(jobs)}
-        for future in futures:
-            index = futures[future]
-            results[index] = future.result()
-            if progress is not None:
-                progress(len(jobs[index]))
-    return [audio for job_result in results for audio in job_result]
+    return run_jobs(utterances, JOB_SIZE, _run_job, workers, progress)
 
 
 def _serve() -> None:

@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from search.data._espeak import _THREAD_VARIABLES, _decode, _encode
+from search.data._espeak import _THREAD_VARIABLES, _decode, _encode, helper_processes
 
 # Below this many chunks the calling process mixes them itself: a helper's start (it
 # imports torch) costs more than it saves on a small corpus.
@@ -43,7 +43,7 @@ def mixing_helpers(chunks: int, workers: Optional[int] = None) -> int:
     """How many helper processes mix ``chunks`` chunks (1: the calling process does)."""
     if chunks < MIN_CHUNKS_FOR_HELPERS:
         return 1
-    return max(1, min(workers or min(2, os.cpu_count() or 1), chunks))
+    return max(1, min(helper_processes(workers), chunks))
 
 
 def _helper_environment() -> dict[str, str]:

@@ -30,7 +30,6 @@ import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -40,11 +39,11 @@ import numpy as np
 
 if __package__:
     from search.data._audio import resample, trim_silence
-    from search.data._espeak import MAX_SECONDS, SAMPLE_RATE, _THREAD_VARIABLES, _decode, _encode
+    from search.data._espeak import MAX_SECONDS, SAMPLE_RATE, _THREAD_VARIABLES, _decode, _encode, run_jobs
 else:
     # Run as the helper script: NumPy-only siblings, not the package (see _espeak).
     from _audio import resample, trim_silence  # type: ignore[no-redef]
-    from _espeak import MAX_SECONDS, SAMPLE_RATE, _THREAD_VARIABLES, _decode, _encode, _Synthesizer  # type: ignore[no-redef]
+    from _espeak import MAX_SECONDS, SAMPLE_RATE, _THREAD_VARIABLES, _decode, _encode, _Synthesizer, run_jobs  # type: ignore[no-redef]
 
 PIPER = "piper"
 KOKORO = "kokoro"
@@ -169,18 +168,7 @@ def synthesize_takes(
     takes: Sequence[NeuralTake], workers: Optional[int] = None, progress: Optional[Callable[[int], None]] = None
 ) -> list[np.ndarray]:
     """Say every take; int16 speech at 16 kHz, trimmed, in input order (a function of ``takes`` alone)."""
-    jobs = [list(takes[start : start + JOB_SIZE]) for start in range(0, len(takes), JOB_SIZE)]
-    if not jobs:
-        return []
-    workers = workers or max(1, min(2, os.cpu_count() or 1))
-    results: list[list[np.ndarray]] = [[] for _ in jobs]
-    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        futures = {pool.submit(_run_job, job): index for index, job in enumerate(jobs)}
-        for future in futures:
-            results[futures[future]] = future.result()
-            if progress is not None:
-                progress(len(jobs[futures[future]]))
-    return [audio for job in results for audio in job]
+    return run_jobs(takes, JOB_SIZE, _run_job, workers, progress)
 
 
 def _serve() -> None:
