@@ -7,8 +7,9 @@ version 3, half of them by two neural voices installed from PyPI
 (``search.data._neural_voices``): Piper's VITS voice "joe" and Kokoro-82M speaking
 blends of its voice vectors, both reading eSpeak's IPA in one of its accents. The
 neural voices make a few takes of each word (16 per keyword and, since version 4, 2 per
-unknown word at the default size), which the mixing below turns into many clips. To sound less like a few synthesizers and more
-like many people in many rooms (version 2), each word is then sped up or slowed down by
+unknown word at the default size), which the mixing below turns into many clips. To
+sound less like a few synthesizers and more like many people in many rooms (version 2),
+each word is then sped up or slowed down by
 0.85-1.15x by resampling (pitch, formants and duration move together, as between
 speakers with longer or shorter vocal tracts), 60 % of words are said in a synthetic
 room (exponentially decaying noise, RT60 0.15-0.8 s), and 80 % of clips are heard
