@@ -163,6 +163,16 @@ class GhostLSTMLayer(_GhostLayer):
 
     gates = 4
 
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        # Forget-gate bias 1 (Jozefowicz et al., 2015): the cell keeps its state from the
+        # first step, so an LSTM learns in a 3-epoch proxy about as fast as a GRU does.
+        # Gate order i, f, g, o as in nn.LSTM; the two biases add, so bias_hh's share is cleared.
+        m = self.intrinsic_size
+        with torch.no_grad():
+            self.bias_ih[m : 2 * m].fill_(1.0)
+            self.bias_hh[m : 2 * m].zero_()
+
     def forward(
         self, inputs: torch.Tensor, state: Optional[tuple[torch.Tensor, torch.Tensor]] = None
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
