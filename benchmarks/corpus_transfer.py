@@ -88,6 +88,14 @@ IDEAS: dict[str, dict[str, Any]] = {
     "neural80": {"neural_share": 0.8, "kokoro_share": 0.3},
     "kokoro": {"neural_share": 0.5, "kokoro_share": 1.0},
     "nowarp": {"warp": (1.0, 1.0)},
+    # Four times the neural takes of each keyword (64 per 1000 clips): more distinct
+    # neural speakers, at about four times the synthesis.
+    "takes64": {"neural_takes_per_word": 64},
+    # Every spoken clip a neural take: no eSpeak voice left.
+    "neural100": {"neural_share": 1.0},
+    "neural30": {"neural_share": 0.3},
+    # Speakers' vocal tracts further apart: 0.8-1.25x instead of 0.85-1.15x.
+    "warpwide": {"warp": (0.8, 1.25)},
     # Breaths next to half the words and clicks in a fifth of the clips.
     "breath": {"breath_probability": 0.5, "click_probability": 0.2},
 }
