@@ -84,7 +84,8 @@ def test_generation_and_loading_estimates_match_the_real_peak_memory(tmp_path):
     )
     runs = [json.loads(subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, check=True, timeout=300).stdout) for _ in range(2)]
     made, loaded = runs
-    # benchmarks/data_footprint.py: x0.93 to x1.15 of the measured peak over five sizes.
+    # benchmarks/data_footprint.py: x0.95 to x1.10 of this process's peak at 20-100 per
+    # class (the synthesis helpers, ~280 MB at this size, are outside the estimate).
     assert 0.75 <= kws_needs(20) / made["peak"] <= 1.33, (kws_needs(20), made)
     assert loaded["peak"] <= CACHED_LOAD_FACTOR * loaded["file"] + 16e6, loaded
 
