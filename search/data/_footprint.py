@@ -78,9 +78,10 @@ def gigabytes(count: float) -> str:
 def kws_generation_bytes(clips: int, clip_samples: int, feature_bytes: int, batch: int, words: bool, helpers: int = 0) -> int:
     """Peak memory of making KWS features: one mixing batch, the words, the features; and
     for each mixing helper process (``search.data._mixing``) its own batch and words."""
-    per_clip = FEATURE_COPIES * feature_bytes + (WORD_BYTES_PER_CLIP if words else 0)
-    own = BATCH_BYTES_PER_SAMPLE * min(batch, clips) * clip_samples + clips * per_clip
-    return own + helpers * (BATCH_BYTES_PER_SAMPLE * min(batch, clips) * clip_samples + clips * (WORD_BYTES_PER_CLIP if words else 0))
+    batch_bytes = BATCH_BYTES_PER_SAMPLE * min(batch, clips) * clip_samples
+    word_bytes = clips * WORD_BYTES_PER_CLIP if words else 0
+    # Every mixing process holds a batch and the words; only the calling one the features.
+    return (1 + helpers) * (batch_bytes + word_bytes) + clips * FEATURE_COPIES * feature_bytes
 
 
 def kws_cache_bytes(clips: int, feature_bytes: int) -> int:
